@@ -1,0 +1,9 @@
+//! Casellario domain core: the types of the two INPS flows, the codice fiscale,
+//! the reference tables built into the binary and the validation rules.
+//!
+//! Architecture invariant: this crate does no I/O. Everything here is a pure
+//! function of its inputs (reference tables are compiled in).
+
+pub mod outcome;
+
+pub use outcome::{Category, Channel, CodiceEsito, Esito, FlowType, Profile, Severity, Violation};
