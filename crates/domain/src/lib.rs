@@ -4,6 +4,8 @@
 //! Architecture invariant: this crate does no I/O. Everything here is a pure
 //! function of its inputs (reference tables are compiled in).
 
+pub mod date;
 pub mod outcome;
 
+pub use date::Date;
 pub use outcome::{Category, Channel, CodiceEsito, Esito, FlowType, Profile, Severity, Violation};
