@@ -4,8 +4,15 @@
 //! Architecture invariant: this crate does no I/O. Everything here is a pure
 //! function of its inputs (reference tables are compiled in).
 
+pub mod catalogue;
+pub mod codes;
+pub mod cf;
 pub mod date;
+pub mod model;
+pub mod xsd;
 pub mod outcome;
+pub mod reference;
+pub mod rules;
 
 pub use date::Date;
 pub use outcome::{Category, Channel, CodiceEsito, Esito, FlowType, Profile, Severity, Violation};
