@@ -1,1 +1,368 @@
-fn main() {}
+//! `casellario`: the command-line shell over the register. Thin by design:
+//! parsing arguments, opening files and the store, printing receipts. All
+//! the work is in the library crates.
+
+mod bench;
+mod export;
+
+use casellario_domain::{Channel, Date, FlowType, Profile};
+use casellario_ingest::{IngestOptions, InputFormat, Progress};
+use casellario_store::Store;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "casellario",
+    version,
+    about = "Casellario dell'assistenza (SIUSS): registro delle prestazioni sociali"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    Strict,
+    Compat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ChannelArg {
+    Upload,
+    Coop,
+    Waas,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ReceiptFormat {
+    Json,
+    Text,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InputArg {
+    Auto,
+    Xml,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TipoArg {
+    Ps,
+    Sinba,
+}
+
+impl TipoArg {
+    fn flow_type(self) -> FlowType {
+        match self {
+            TipoArg::Ps => FlowType::PsPsaSina,
+            TipoArg::Sinba => FlowType::Sinba,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FileFormat {
+    Xml,
+    Csv,
+}
+
+#[derive(clap::Args)]
+struct FlowArgs {
+    /// Flow file (XML per the INPS XSDs, or CSV per docs/TRACCIATO_CSV.md).
+    file: PathBuf,
+    /// Validation profile.
+    #[arg(long, value_enum, default_value = "strict")]
+    profile: ProfileArg,
+    /// Channel the flow is treated as coming through.
+    #[arg(long, value_enum, default_value = "upload")]
+    channel: ChannelArg,
+    /// Receipt format on standard output.
+    #[arg(long, value_enum, default_value = "text")]
+    format: ReceiptFormat,
+    /// Input format (detected by default).
+    #[arg(long = "input-format", value_enum, default_value = "auto")]
+    input_format: InputArg,
+    /// Force the flow type instead of detecting it.
+    #[arg(long, value_enum)]
+    tipo: Option<TipoArg>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validates a flow without storing anything (what an ente can run before sending).
+    Validate(FlowArgs),
+    /// Imports a flow into the register (registers its ente when unknown).
+    Import {
+        #[command(flatten)]
+        flow: FlowArgs,
+        /// Database file.
+        #[arg(long, env = "CASELLARIO_DB", default_value = "casellario.db")]
+        db: PathBuf,
+    },
+    /// Exports the current view of an ente as an XSD-valid flow (XML) or CSV.
+    Export {
+        /// Ente code (Ente/@Codice).
+        #[arg(long)]
+        ente: String,
+        #[arg(long, value_enum, default_value = "ps")]
+        tipo: TipoArg,
+        #[arg(long, value_enum, default_value = "xml")]
+        format: FileFormat,
+        /// Output file (standard output when absent).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Flow name (default: {ente}.{PS|SINBA}.{today}.{progressive}).
+        #[arg(long)]
+        nome: Option<String>,
+        /// CFOperatore of the exported flow (default: the operator of the ente's latest flow).
+        #[arg(long = "cf-operatore")]
+        cf_operatore: Option<String>,
+        #[arg(long, env = "CASELLARIO_DB", default_value = "casellario.db")]
+        db: PathBuf,
+    },
+    /// Generates a synthetic, realistic flow.
+    Gen {
+        /// Number of records (PrestazioniSociali or SINBA elements).
+        #[arg(long, short = 'n', default_value_t = 1000)]
+        records: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, value_enum, default_value = "ps")]
+        tipo: TipoArg,
+        /// Fraction of records with one injected error (0.0–1.0).
+        #[arg(long = "errori", default_value_t = 0.0)]
+        error_rate: f64,
+        /// Ente code (default: a real comune's Belfiore code chosen by the seed).
+        #[arg(long)]
+        ente: Option<String>,
+        #[arg(long, value_enum, default_value = "xml")]
+        format: FileFormat,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Prints the rules catalogue (Markdown), as shipped in docs/REGOLE.md.
+    Regole,
+    /// Benchmark: xmllint's streaming XSD validation vs validate and import, on a generated flow.
+    Bench {
+        #[arg(long, default_value_t = 100_000)]
+        records: u64,
+        /// Runs per command (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("errore: {e}");
+            2
+        }
+    };
+    if std::env::var_os(bench::PEAK_ENV).is_some() {
+        bench::report_peak_rss();
+    }
+    ExitCode::from(code)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Store(#[from] casellario_store::StoreError),
+    #[error("{0}")]
+    Ingest(#[from] casellario_ingest::IngestError),
+    #[error("{0}")]
+    Msg(String),
+}
+
+fn today() -> Date {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Date::from_days((secs / 86_400) as i64)
+}
+
+fn run(cli: Cli) -> Result<u8, CliError> {
+    match cli.command {
+        Command::Validate(f) => process(&f, None),
+        Command::Import { flow, db } => {
+            let mut store = open_store(&db)?;
+            process(&flow, Some(&mut store))
+        }
+        Command::Export {
+            ente,
+            tipo,
+            format,
+            output,
+            nome,
+            cf_operatore,
+            db,
+        } => {
+            let store = open_store(&db)?;
+            let out: Box<dyn Write> = match &output {
+                Some(p) => Box::new(BufWriter::new(File::create(p)?)),
+                None => Box::new(BufWriter::new(io::stdout().lock())),
+            };
+            let n = export::export(
+                &store,
+                &export::ExportOptions {
+                    ente,
+                    tipo: tipo.flow_type(),
+                    csv: matches!(format, FileFormat::Csv),
+                    nome,
+                    cf_operatore,
+                    today: today(),
+                },
+                out,
+            )?;
+            eprintln!("{n} record esportati");
+            Ok(0)
+        }
+        Command::Gen {
+            records,
+            seed,
+            tipo,
+            error_rate,
+            ente,
+            format,
+            output,
+        } => {
+            let opts = casellario_gen::GenOptions {
+                tipo: tipo.flow_type(),
+                records,
+                seed,
+                error_rate,
+                ente_codice: ente,
+                ..casellario_gen::GenOptions::default()
+            };
+            let out: Box<dyn Write> = match &output {
+                Some(p) => Box::new(BufWriter::with_capacity(1 << 20, File::create(p)?)),
+                None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
+            };
+            let stats = match format {
+                FileFormat::Xml => casellario_gen::write_xml(&opts, out)?,
+                FileFormat::Csv => export::gen_csv(&opts, out)?,
+            };
+            let errs: Vec<String> = stats
+                .errors
+                .iter()
+                .map(|(k, n)| format!("{}={n}", k.code()))
+                .collect();
+            eprintln!(
+                "{} record generati ({} beneficiari), {} con errori iniettati{}",
+                stats.records,
+                stats.beneficiaries,
+                stats.injected(),
+                if errs.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", errs.join(", "))
+                }
+            );
+            Ok(0)
+        }
+        Command::Bench {
+            records,
+            runs,
+            seed,
+        } => bench::run(records, runs, seed),
+        Command::Regole => {
+            print!("{}", casellario_domain::rules::catalogue_markdown());
+            Ok(0)
+        }
+    }
+}
+
+fn open_store(db: &Path) -> Result<Store, CliError> {
+    Store::open(db).map_err(CliError::from)
+}
+
+fn process(f: &FlowArgs, store: Option<&mut Store>) -> Result<u8, CliError> {
+    let mut opts = IngestOptions::new(today());
+    opts.profile = match f.profile {
+        ProfileArg::Strict => Profile::Strict,
+        ProfileArg::Compat => Profile::Compat,
+    };
+    opts.channel = match f.channel {
+        ChannelArg::Upload => Channel::Upload,
+        ChannelArg::Coop => Channel::Coop,
+        ChannelArg::Waas => Channel::Waas,
+    };
+    opts.format = match f.input_format {
+        InputArg::Auto => InputFormat::Auto,
+        InputArg::Xml => InputFormat::Xml,
+        InputArg::Csv => InputFormat::Csv,
+    };
+    opts.expected = f.tipo.map(TipoArg::flow_type);
+    opts.source_name = f.file.file_name().map(|n| n.to_string_lossy().into_owned());
+    let file = File::open(&f.file)
+        .map_err(|e| CliError::Msg(format!("impossibile aprire {}: {e}", f.file.display())))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let progress = Progress::default();
+    let bar = progress_bar(size, &progress);
+    let result = casellario_ingest::ingest(file, &opts, store, Some(&progress));
+    if let Some((bar, stop, handle)) = bar {
+        stop.store(true, Ordering::Relaxed);
+        let _ = handle.join();
+        bar.finish_and_clear();
+    }
+    let mut ing = result?;
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match f.format {
+        ReceiptFormat::Json => casellario_ingest::receipt::write_json(&mut ing, &mut out)?,
+        ReceiptFormat::Text => casellario_ingest::receipt::write_text(&mut ing, &mut out)?,
+    }
+    out.flush()?;
+    Ok(u8::try_from(ing.report.exit_code()).unwrap_or(2))
+}
+
+type Ticker = (
+    indicatif::ProgressBar,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<()>,
+);
+
+/// A progress bar on standard error, only when it is a terminal.
+fn progress_bar(size: u64, p: &Progress) -> Option<Ticker> {
+    use std::io::IsTerminal;
+    if !io::stderr().is_terminal() || size < 4 << 20 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (b, s, p) = (bar.clone(), stop.clone(), p.clone());
+    let handle = std::thread::spawn(move || {
+        while !s.load(Ordering::Relaxed) {
+            b.set_position(p.bytes.load(Ordering::Relaxed));
+            b.set_message(format!("{} record", p.records.load(Ordering::Relaxed)));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    Some((bar, stop, handle))
+}

@@ -65,7 +65,12 @@ impl RuleDef {
     }
 
     /// A violation of this rule under `profile`.
-    pub fn violation(&self, profile: Profile, field: impl Into<String>, message: impl Into<String>) -> Violation {
+    pub fn violation(
+        &self,
+        profile: Profile,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Violation {
         Violation {
             rule: self.code.to_string(),
             category: self.category,
@@ -99,49 +104,193 @@ macro_rules! rule {
 pub(crate) use rule as declare_rule;
 
 // --- XML ---------------------------------------------------------------
-rule!(XML_MALFORMATO, "XML_MALFORMATO", Xml, Xml, E, E, "tutti",
-    "Il documento deve essere XML ben formato (tag chiusi, attributi tra virgolette, caratteri ammessi).");
-rule!(XML_DTD, "XML_DTD", Xml, Xml, E, E, "tutti",
+rule!(
+    XML_MALFORMATO,
+    "XML_MALFORMATO",
+    Xml,
+    Xml,
+    E,
+    E,
+    "tutti",
+    "Il documento deve essere XML ben formato (tag chiusi, attributi tra virgolette, caratteri ammessi)."
+);
+rule!(
+    XML_DTD,
+    "XML_DTD",
+    Xml,
+    Xml,
+    E,
+    E,
+    "tutti",
     "DTD ed entità non sono ammesse: il flusso non può contenere <!DOCTYPE> né riferimenti a entità esterne o definite.",
-    "Rifiutate per sicurezza (entità ricorsive o esterne); gli XSD INPS non ne fanno uso.");
-rule!(XML_LIMITE, "XML_LIMITE", Xml, Xml, E, E, "tutti",
+    "Rifiutate per sicurezza (entità ricorsive o esterne); gli XSD INPS non ne fanno uso."
+);
+rule!(
+    XML_LIMITE,
+    "XML_LIMITE",
+    Xml,
+    Xml,
+    E,
+    E,
+    "tutti",
     "Il documento supera i limiti di sicurezza (tag o attributo oltre 1 MiB, annidamento oltre 64 livelli).",
-    "Nessun flusso conforme si avvicina a questi limiti; servono a tenere la memoria limitata.");
-rule!(XML_CODIFICA, "XML_CODIFICA", Xml, Xml, E, E, "tutti",
-    "La codifica dei caratteri deve essere UTF-8, UTF-16 o ISO-8859-1/Windows-1252 e coerente con la dichiarazione.");
-rule!(FORMATO_SCONOSCIUTO, "FORMATO_SCONOSCIUTO", Xml, Xml, E, E, "tutti",
-    "Il file deve essere un flusso XML o CSV nel tracciato documentato.");
+    "Nessun flusso conforme si avvicina a questi limiti; servono a tenere la memoria limitata."
+);
+rule!(
+    XML_CODIFICA,
+    "XML_CODIFICA",
+    Xml,
+    Xml,
+    E,
+    E,
+    "tutti",
+    "La codifica dei caratteri deve essere UTF-8, UTF-16 o ISO-8859-1/Windows-1252 e coerente con la dichiarazione."
+);
+rule!(
+    FORMATO_SCONOSCIUTO,
+    "FORMATO_SCONOSCIUTO",
+    Xml,
+    Xml,
+    E,
+    E,
+    "tutti",
+    "Il file deve essere un flusso XML o CSV nel tracciato documentato."
+);
 
 // --- Schema ------------------------------------------------------------
-rule!(XSD_RADICE, "XSD_RADICE", Schema, Xsd, E, E, "tutti",
-    "L'elemento radice deve essere Flusso nel namespace http://inps.it/Casellario.");
-rule!(XSD_ELEMENTO_INATTESO, "XSD_ELEMENTO_INATTESO", Schema, Xsd, E, E, "tutti",
-    "Gli elementi devono essere quelli previsti dall'XSD, nell'ordine e nel numero previsti.");
-rule!(XSD_ELEMENTO_MANCANTE, "XSD_ELEMENTO_MANCANTE", Schema, Xsd, E, E, "tutti",
-    "Gli elementi obbligatori dell'XSD devono essere presenti.");
-rule!(XSD_TESTO_NON_PREVISTO, "XSD_TESTO_NON_PREVISTO", Schema, Xsd, E, E, "tutti",
-    "Gli elementi che contengono solo altri elementi non possono contenere testo.");
-rule!(XSD_ATTRIBUTO_MANCANTE, "XSD_ATTRIBUTO_MANCANTE", Schema, Xsd, E, E, "tutti",
-    "Gli attributi obbligatori dell'XSD devono essere presenti.");
-rule!(XSD_ATTRIBUTO_NON_PREVISTO, "XSD_ATTRIBUTO_NON_PREVISTO", Schema, Xsd, E, E, "tutti",
-    "Sono ammessi solo gli attributi dichiarati dall'XSD per ciascun elemento.");
-rule!(XSD_VALORE, "XSD_VALORE", Schema, Xsd, E, E, "tutti",
-    "Ogni valore deve rispettare il tipo dell'XSD: lunghezza, formato, codici ammessi, date AAAA-MM-GG, decimali con il punto, interi nell'intervallo.");
-rule!(CANALE_UN_RECORD, "CANALE_UN_RECORD", Schema, Specifica, E, E, "tutti",
+rule!(
+    XSD_RADICE,
+    "XSD_RADICE",
+    Schema,
+    Xsd,
+    E,
+    E,
+    "tutti",
+    "L'elemento radice deve essere Flusso nel namespace http://inps.it/Casellario."
+);
+rule!(
+    XSD_ELEMENTO_INATTESO,
+    "XSD_ELEMENTO_INATTESO",
+    Schema,
+    Xsd,
+    E,
+    E,
+    "tutti",
+    "Gli elementi devono essere quelli previsti dall'XSD, nell'ordine e nel numero previsti."
+);
+rule!(
+    XSD_ELEMENTO_MANCANTE,
+    "XSD_ELEMENTO_MANCANTE",
+    Schema,
+    Xsd,
+    E,
+    E,
+    "tutti",
+    "Gli elementi obbligatori dell'XSD devono essere presenti."
+);
+rule!(
+    XSD_TESTO_NON_PREVISTO,
+    "XSD_TESTO_NON_PREVISTO",
+    Schema,
+    Xsd,
+    E,
+    E,
+    "tutti",
+    "Gli elementi che contengono solo altri elementi non possono contenere testo."
+);
+rule!(
+    XSD_ATTRIBUTO_MANCANTE,
+    "XSD_ATTRIBUTO_MANCANTE",
+    Schema,
+    Xsd,
+    E,
+    E,
+    "tutti",
+    "Gli attributi obbligatori dell'XSD devono essere presenti."
+);
+rule!(
+    XSD_ATTRIBUTO_NON_PREVISTO,
+    "XSD_ATTRIBUTO_NON_PREVISTO",
+    Schema,
+    Xsd,
+    E,
+    E,
+    "tutti",
+    "Sono ammessi solo gli attributi dichiarati dall'XSD per ciascun elemento."
+);
+rule!(
+    XSD_VALORE,
+    "XSD_VALORE",
+    Schema,
+    Xsd,
+    E,
+    E,
+    "tutti",
+    "Ogni valore deve rispettare il tipo dell'XSD: lunghezza, formato, codici ammessi, date AAAA-MM-GG, decimali con il punto, interi nell'intervallo."
+);
+rule!(
+    CANALE_UN_RECORD,
+    "CANALE_UN_RECORD",
+    Schema,
+    Specifica,
+    E,
+    E,
+    "tutti",
     "In cooperazione applicativa e WaaS il flusso deve contenere un solo beneficiario e una sola prestazione (un solo elemento SINBA).",
-    "Errore in entrambi i profili: INPS stessa risponde RICHIESTA_INVALIDA a questi flussi.");
-rule!(FLUSSO_VUOTO, "FLUSSO_VUOTO", Schema, Xsd, E, E, "tutti",
-    "Il flusso deve contenere almeno un record.");
+    "Errore in entrambi i profili: INPS stessa risponde RICHIESTA_INVALIDA a questi flussi."
+);
+rule!(
+    FLUSSO_VUOTO,
+    "FLUSSO_VUOTO",
+    Schema,
+    Xsd,
+    E,
+    E,
+    "tutti",
+    "Il flusso deve contenere almeno un record."
+);
 
 // --- Register state ----------------------------------------------------
-rule!(REG_CHIAVE_GIA_PRESENTE, "REG_CHIAVE_GIA_PRESENTE", Dominio, Registro, E, E, "PS_PSA_SINA",
-    "Una prestazione già presente con la stessa chiave e contenuto diverso va prima cancellata (TipoOperazione=\"C\") e poi reinserita.");
-rule!(REG_CANCELLAZIONE_SENZA_RECORD, "REG_CANCELLAZIONE_SENZA_RECORD", Dominio, Registro, E, E, "PS_PSA_SINA",
-    "Una cancellazione deve riferirsi a una prestazione presente nel registro con la stessa chiave (ente, codice fiscale, CodicePrestazione, ProtocolloDomanda, data di inizio o di erogazione).");
-rule!(REG_FLUSSO_NOME_RIUSATO, "REG_FLUSSO_NOME_RIUSATO", Schema, Registro, E, E, "tutti",
-    "Il nome del flusso (IdentificazioneFlusso/@Nome) è unico per ente: un flusso con lo stesso nome e contenuto diverso è respinto.");
-rule!(REG_ENTE_NON_CORRISPONDENTE, "REG_ENTE_NON_CORRISPONDENTE", Schema, Registro, E, E, "tutti",
-    "Il codice ente del flusso deve essere quello dell'ente che trasmette.");
+rule!(
+    REG_CHIAVE_GIA_PRESENTE,
+    "REG_CHIAVE_GIA_PRESENTE",
+    Dominio,
+    Registro,
+    E,
+    E,
+    "PS_PSA_SINA",
+    "Una prestazione già presente con la stessa chiave e contenuto diverso va prima cancellata (TipoOperazione=\"C\") e poi reinserita."
+);
+rule!(
+    REG_CANCELLAZIONE_SENZA_RECORD,
+    "REG_CANCELLAZIONE_SENZA_RECORD",
+    Dominio,
+    Registro,
+    E,
+    E,
+    "PS_PSA_SINA",
+    "Una cancellazione deve riferirsi a una prestazione presente nel registro con la stessa chiave (ente, codice fiscale, CodicePrestazione, ProtocolloDomanda, data di inizio o di erogazione)."
+);
+rule!(
+    REG_FLUSSO_NOME_RIUSATO,
+    "REG_FLUSSO_NOME_RIUSATO",
+    Schema,
+    Registro,
+    E,
+    E,
+    "tutti",
+    "Il nome del flusso (IdentificazioneFlusso/@Nome) è unico per ente: un flusso con lo stesso nome e contenuto diverso è respinto."
+);
+rule!(
+    REG_ENTE_NON_CORRISPONDENTE,
+    "REG_ENTE_NON_CORRISPONDENTE",
+    Schema,
+    Registro,
+    E,
+    E,
+    "tutti",
+    "Il codice ente del flusso deve essere quello dell'ente che trasmette."
+);
 
 /// XML, schema and register rules declared here.
 pub static BASE_RULES: &[&RuleDef] = &[

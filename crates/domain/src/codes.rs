@@ -16,7 +16,10 @@ impl CodeTable {
         self.entries.iter().any(|(c, _)| *c == code)
     }
     pub fn label(&self, code: &str) -> Option<&'static str> {
-        self.entries.iter().find(|(c, _)| *c == code).map(|(_, l)| *l)
+        self.entries
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, l)| *l)
     }
 }
 
@@ -81,7 +84,10 @@ pub fn serialize_code<T: CodeEnum, S: Serializer>(v: T, s: S) -> Result<S::Ok, S
 pub fn deserialize_code<'de, T: CodeEnum, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
     let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
     T::from_code(&s).ok_or_else(|| {
-        serde::de::Error::custom(format!("codice '{s}' non previsto da {}", T::TABLE.xsd_type))
+        serde::de::Error::custom(format!(
+            "codice '{s}' non previsto da {}",
+            T::TABLE.xsd_type
+        ))
     })
 }
 
@@ -91,19 +97,56 @@ include!("codes_gen.rs");
 pub fn all_tables() -> Vec<&'static CodeTable> {
     macro_rules! t { ($($n:ident),*) => { vec![$(<$n as CodeEnum>::TABLE),*] } }
     t!(
-        Genere, TipoOperazione, PresenzaProvaMezzi, CaratterePrestazione, PresaCarico, AreaUtenza,
-        Mobilita, AttivitaVitaQuotidiana, DisturbiAreaCognitiva, DisturbiComportamentali,
-        NecessitaCureSanitarie, AreaReddituale, AreaSupporto, FonteDerivazioneValutazione,
-        StrumentoValutazione, InvCiv, FonteDerivazioneInvalidita, ComposizioneFamiglia,
-        MinoreStranieroNoAcc, CondizioneMinore, LuogoVita, ScuolaFrequentata, CondizioneLavoro,
-        Disabilita, TipoDisabilita, InvCivCertificazioni, TitoloStudio, Occupazione,
-        FonteSegnalazione, ValutazioneMinore, ValutazioneFamigliaMinore,
-        SegnalazioneAutoritaGiudiziaria, ProvvedimentoGiudiziario, AutoritaProvvedimento,
-        PotestaTutela, TipoProvvedimentoGiudiziario, FormaInterventoAffido, TipoInterventoAffido,
-        DurataAffido, CarattereAffido, EsitoAffido, CarattereInserimentoResidenziale,
-        FormaInserimentoResidenziale, TipoInserimentoResidenziale, EsitoInserimentoStruttura,
-        MotivazioneChiusuraCarico, SituazioneChiusuraCarico, CollaborazioniInterventi,
-        FasciaEtaBeneficiario, FasciaISEEBeneficiario
+        Genere,
+        TipoOperazione,
+        PresenzaProvaMezzi,
+        CaratterePrestazione,
+        PresaCarico,
+        AreaUtenza,
+        Mobilita,
+        AttivitaVitaQuotidiana,
+        DisturbiAreaCognitiva,
+        DisturbiComportamentali,
+        NecessitaCureSanitarie,
+        AreaReddituale,
+        AreaSupporto,
+        FonteDerivazioneValutazione,
+        StrumentoValutazione,
+        InvCiv,
+        FonteDerivazioneInvalidita,
+        ComposizioneFamiglia,
+        MinoreStranieroNoAcc,
+        CondizioneMinore,
+        LuogoVita,
+        ScuolaFrequentata,
+        CondizioneLavoro,
+        Disabilita,
+        TipoDisabilita,
+        InvCivCertificazioni,
+        TitoloStudio,
+        Occupazione,
+        FonteSegnalazione,
+        ValutazioneMinore,
+        ValutazioneFamigliaMinore,
+        SegnalazioneAutoritaGiudiziaria,
+        ProvvedimentoGiudiziario,
+        AutoritaProvvedimento,
+        PotestaTutela,
+        TipoProvvedimentoGiudiziario,
+        FormaInterventoAffido,
+        TipoInterventoAffido,
+        DurataAffido,
+        CarattereAffido,
+        EsitoAffido,
+        CarattereInserimentoResidenziale,
+        FormaInserimentoResidenziale,
+        TipoInserimentoResidenziale,
+        EsitoInserimentoStruttura,
+        MotivazioneChiusuraCarico,
+        SituazioneChiusuraCarico,
+        CollaborazioniInterventi,
+        FasciaEtaBeneficiario,
+        FasciaISEEBeneficiario
     )
 }
 
@@ -120,7 +163,10 @@ mod tests {
         assert_eq!(Genere::from_code("2"), Some(Genere::Femmina));
         assert_eq!(Genere::from_code(" 2"), None);
         assert_eq!(CaratterePrestazione::Periodico.code(), "1");
-        assert_eq!(TipoOperazione::from_code("C"), Some(TipoOperazione::Cancellazione));
+        assert_eq!(
+            TipoOperazione::from_code("C"),
+            Some(TipoOperazione::Cancellazione)
+        );
         assert_eq!(FonteSegnalazione::ALL.len(), 14);
     }
 }

@@ -5,14 +5,14 @@
 //! function of its inputs (reference tables are compiled in).
 
 pub mod catalogue;
-pub mod codes;
 pub mod cf;
+pub mod codes;
 pub mod date;
 pub mod model;
-pub mod xsd;
 pub mod outcome;
 pub mod reference;
 pub mod rules;
+pub mod xsd;
 
 pub use date::Date;
 pub use outcome::{Category, Channel, CodiceEsito, Esito, FlowType, Profile, Severity, Violation};

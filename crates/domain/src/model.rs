@@ -80,7 +80,9 @@ impl XsdValue for i32 {
 impl<T: CodeEnum> XsdValue for T {
     fn parse_as(ty: &SimpleType, raw: &str) -> Result<Self, FacetError> {
         T::from_code(raw).ok_or_else(|| {
-            ty.check(raw).err().unwrap_or(FacetError::Enumeration { allowed: String::new() })
+            ty.check(raw).err().unwrap_or(FacetError::Enumeration {
+                allowed: String::new(),
+            })
         })
     }
     fn with_lexical<R>(&self, f: impl FnOnce(&str) -> R) -> R {
@@ -413,15 +415,38 @@ mod tests {
     #[test]
     fn set_and_visit() {
         let mut p = PrestazioniSociali::default();
-        assert_eq!(p.set_attr("ImportoMensile", "101.230").map(|(i, r)| (i, r.is_ok())), Some((15, true)));
+        assert_eq!(
+            p.set_attr("ImportoMensile", "101.230")
+                .map(|(i, r)| (i, r.is_ok())),
+            Some((15, true))
+        );
         assert!(p.set_attr("Foo", "x").is_none());
-        assert!(matches!(p.set_attr("PresaCarico", "3"), Some((22, Err(FacetError::Enumeration { .. })))));
-        assert!(p.set_attr("CodicePrestazione", "A1.16").is_some_and(|(_, r)| r.is_ok()));
+        assert!(matches!(
+            p.set_attr("PresaCarico", "3"),
+            Some((22, Err(FacetError::Enumeration { .. })))
+        ));
+        assert!(
+            p.set_attr("CodicePrestazione", "A1.16")
+                .is_some_and(|(_, r)| r.is_ok())
+        );
         let mut seen = Vec::new();
         p.visit_attrs(&mut |n, v| seen.push(format!("{n}={v}")));
-        assert_eq!(seen, vec!["CodicePrestazione=A1.16", "ImportoMensile=101.23"]);
-        let missing: Vec<_> = PrestazioniSociali::missing_required(1 << 6).map(|a| a.name).collect();
-        assert_eq!(missing, vec!["PresenzaProvaMezzi", "DenominazionePrestazione", "ProtocolloDomanda", "PresaCarico"]);
+        assert_eq!(
+            seen,
+            vec!["CodicePrestazione=A1.16", "ImportoMensile=101.23"]
+        );
+        let missing: Vec<_> = PrestazioniSociali::missing_required(1 << 6)
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(
+            missing,
+            vec![
+                "PresenzaProvaMezzi",
+                "DenominazionePrestazione",
+                "ProtocolloDomanda",
+                "PresaCarico"
+            ]
+        );
         assert_eq!(Sinba::ATTRS.len(), 46);
     }
 }

@@ -47,7 +47,9 @@ pub enum FacetError {
     Enumeration { allowed: String },
     #[error("data non valida: usare il formato AAAA-MM-GG con una data esistente")]
     Date,
-    #[error("numero decimale non valido: usare cifre e il punto come separatore (es. 101.23), al massimo 24 cifre")]
+    #[error(
+        "numero decimale non valido: usare cifre e il punto come separatore (es. 101.23), al massimo 24 cifre"
+    )]
     Decimal,
     #[error("numero intero non valido")]
     Int,
@@ -62,13 +64,15 @@ impl SimpleType {
             SimpleType::Str { min, max } if min == max => format!("testo di {min} caratteri"),
             SimpleType::Str { min, max } => format!("testo da {min} a {max} caratteri"),
             SimpleType::Digits(n) => format!("{n} cifre"),
-            SimpleType::CodiceFiscale => {
-                "codice fiscale di 16 caratteri o 11 cifre".to_string()
-            }
+            SimpleType::CodiceFiscale => "codice fiscale di 16 caratteri o 11 cifre".to_string(),
             SimpleType::MeseAnno => "mese e anno nel formato MM/AAAA".to_string(),
             SimpleType::Enum(t) => format!(
                 "uno dei codici {}",
-                t.entries.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
+                t.entries
+                    .iter()
+                    .map(|(c, _)| *c)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             SimpleType::Date => "data AAAA-MM-GG".to_string(),
             SimpleType::Decimal => "numero decimale con il punto (es. 101.23)".to_string(),
@@ -90,7 +94,9 @@ impl SimpleType {
                 if raw.len() == n && raw.bytes().all(|b| b.is_ascii_digit()) {
                     Ok(())
                 } else {
-                    Err(FacetError::Pattern { expected: digits_desc(n) })
+                    Err(FacetError::Pattern {
+                        expected: digits_desc(n),
+                    })
                 }
             }
             SimpleType::CodiceFiscale => {
@@ -108,7 +114,12 @@ impl SimpleType {
                     Ok(())
                 } else {
                     Err(FacetError::Enumeration {
-                        allowed: t.entries.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", "),
+                        allowed: t
+                            .entries
+                            .iter()
+                            .map(|(c, _)| *c)
+                            .collect::<Vec<_>>()
+                            .join(", "),
                     })
                 }
             }
@@ -131,7 +142,11 @@ fn digits_desc(n: usize) -> &'static str {
 
 fn check_len(raw: &str, min: usize, max: usize) -> Result<(), FacetError> {
     // Fast path: byte length bounds the character count from above.
-    let len = if raw.is_ascii() { raw.len() } else { raw.chars().count() };
+    let len = if raw.is_ascii() {
+        raw.len()
+    } else {
+        raw.chars().count()
+    };
     if len < min || len > max {
         Err(FacetError::Length { len, min, max })
     } else {
@@ -233,7 +248,10 @@ fn parse_int(raw: &str, min: Option<i32>, max: Option<i32>) -> Result<i32, Facet
         (None, None) => String::new(),
     };
     if min.is_some_and(|m| v < m) || max.is_some_and(|m| v > m) {
-        return Err(FacetError::Range { value: i64::from(v), range: range() });
+        return Err(FacetError::Range {
+            value: i64::from(v),
+            range: range(),
+        });
     }
     Ok(v)
 }
@@ -257,12 +275,22 @@ pub struct XsDate {
 
 impl XsDate {
     pub fn from_date(d: crate::Date) -> XsDate {
-        XsDate { year: d.year, month: d.month, day: d.day, tz_minutes: None, tz_z: false }
+        XsDate {
+            year: d.year,
+            month: d.month,
+            day: d.day,
+            tz_minutes: None,
+            tz_z: false,
+        }
     }
 
     /// The calendar date, timezone ignored.
     pub fn date(&self) -> crate::Date {
-        crate::Date { year: self.year, month: self.month, day: self.day }
+        crate::Date {
+            year: self.year,
+            month: self.month,
+            day: self.day,
+        }
     }
 
     pub fn parse(raw: &str) -> Result<XsDate, FacetError> {
@@ -319,7 +347,13 @@ impl XsDate {
             }
             _ => return Err(FacetError::Date),
         };
-        Ok(XsDate { year, month, day, tz_minutes, tz_z })
+        Ok(XsDate {
+            year,
+            month,
+            day,
+            tz_minutes,
+            tz_z,
+        })
     }
 }
 
@@ -364,7 +398,10 @@ pub struct XsDecimal {
 }
 
 impl XsDecimal {
-    pub const ZERO: XsDecimal = XsDecimal { mantissa: 0, scale: 0 };
+    pub const ZERO: XsDecimal = XsDecimal {
+        mantissa: 0,
+        scale: 0,
+    };
 
     pub fn new(mantissa: i128, scale: u8) -> XsDecimal {
         let mut d = XsDecimal { mantissa, scale };
@@ -414,8 +451,12 @@ impl XsDecimal {
     /// Exact sum (scales aligned); `None` on overflow.
     pub fn checked_add(self, o: XsDecimal) -> Option<XsDecimal> {
         let s = self.scale.max(o.scale);
-        let a = self.mantissa.checked_mul(10i128.checked_pow(u32::from(s - self.scale))?)?;
-        let b = o.mantissa.checked_mul(10i128.checked_pow(u32::from(s - o.scale))?)?;
+        let a = self
+            .mantissa
+            .checked_mul(10i128.checked_pow(u32::from(s - self.scale))?)?;
+        let b = o
+            .mantissa
+            .checked_mul(10i128.checked_pow(u32::from(s - o.scale))?)?;
         Some(XsDecimal::new(a.checked_add(b)?, s))
     }
 
@@ -476,7 +517,13 @@ impl fmt::Display for XsDecimal {
         let sign = if self.mantissa < 0 { "-" } else { "" };
         let a = self.mantissa.unsigned_abs();
         let p = p.unsigned_abs();
-        write!(f, "{sign}{}.{:0width$}", a / p, a % p, width = usize::from(self.scale))
+        write!(
+            f,
+            "{sign}{}.{:0width$}",
+            a / p,
+            a % p,
+            width = usize::from(self.scale)
+        )
     }
 }
 
@@ -502,7 +549,9 @@ pub struct MeseAnno {
 impl MeseAnno {
     pub fn parse(raw: &str) -> Result<MeseAnno, FacetError> {
         let b = raw.as_bytes();
-        let err = FacetError::Pattern { expected: "mese e anno nel formato MM/AAAA (anni 1900-2099)" };
+        let err = FacetError::Pattern {
+            expected: "mese e anno nel formato MM/AAAA (anni 1900-2099)",
+        };
         if b.len() != 7 || b[2] != b'/' || !b[..2].iter().chain(&b[3..]).all(u8::is_ascii_digit) {
             return Err(err);
         }
@@ -511,7 +560,9 @@ impl MeseAnno {
         if !(1..=12).contains(&month) || !(century == b"19" || century == b"20") {
             return Err(err);
         }
-        let year = b[3..7].iter().fold(0u16, |a, &c| a * 10 + u16::from(c - b'0'));
+        let year = b[3..7]
+            .iter()
+            .fold(0u16, |a, &c| a * 10 + u16::from(c - b'0'));
         Ok(MeseAnno { year, month })
     }
 }
@@ -542,36 +593,89 @@ mod tests {
     #[test]
     fn decimal_like_libxml2() {
         for ok in [
-            "1", "1.", ".5", "-.5", "+1.50", " 1.5 ", "123456789012345678901234", "000000000000000000000000001",
-            "0.000000000000000000000001", "12345678901234567890.1234", "1.50000000000000000000000", "0.0", "-0",
-            "+.0", "-000.000",
+            "1",
+            "1.",
+            ".5",
+            "-.5",
+            "+1.50",
+            " 1.5 ",
+            "123456789012345678901234",
+            "000000000000000000000000001",
+            "0.000000000000000000000001",
+            "12345678901234567890.1234",
+            "1.50000000000000000000000",
+            "0.0",
+            "-0",
+            "+.0",
+            "-000.000",
         ] {
             assert!(XsDecimal::parse(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "1,5", "", "1e3", "1234567890123456789012345", "0.1234567890123456789012345", "1.000000000000000000000000",
-            "--1", ".", "+", "1 2", "0.00000000000000000000000000",
+            "1,5",
+            "",
+            "1e3",
+            "1234567890123456789012345",
+            "0.1234567890123456789012345",
+            "1.000000000000000000000000",
+            "--1",
+            ".",
+            "+",
+            "1 2",
+            "0.00000000000000000000000000",
         ] {
             assert!(XsDecimal::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(XsDecimal::parse("1.50").unwrap_or(XsDecimal::ZERO), XsDecimal::parse("1.5").unwrap_or(XsDecimal::ZERO));
-        assert_eq!(XsDecimal::parse("-000.500").map(|d| d.to_string()), Ok("-0.5".to_string()));
-        assert_eq!(XsDecimal::parse("2.59").map(|d| d.split(2)), Ok((2, 59, true)));
+        assert_eq!(
+            XsDecimal::parse("1.50").unwrap_or(XsDecimal::ZERO),
+            XsDecimal::parse("1.5").unwrap_or(XsDecimal::ZERO)
+        );
+        assert_eq!(
+            XsDecimal::parse("-000.500").map(|d| d.to_string()),
+            Ok("-0.5".to_string())
+        );
+        assert_eq!(
+            XsDecimal::parse("2.59").map(|d| d.split(2)),
+            Ok((2, 59, true))
+        );
     }
 
     #[test]
     fn date_like_libxml2() {
         for ok in [
-            "2020-01-01", "2024-02-29", "0001-01-01", "-0001-01-01", "10000-01-01", "2020-01-01Z", "2020-01-01+01:00",
-            "2020-01-01+14:00", "2020-01-01-13:59", "2020-01-01-14:00", "-2020-01-01Z", "2000-02-29",
+            "2020-01-01",
+            "2024-02-29",
+            "0001-01-01",
+            "-0001-01-01",
+            "10000-01-01",
+            "2020-01-01Z",
+            "2020-01-01+01:00",
+            "2020-01-01+14:00",
+            "2020-01-01-13:59",
+            "2020-01-01-14:00",
+            "-2020-01-01Z",
+            "2000-02-29",
         ] {
             assert!(XsDate::parse(ok).is_ok(), "{ok}");
             assert_eq!(XsDate::parse(ok).map(|d| d.to_string()), Ok(ok.to_string()));
         }
         for bad in [
-            "2020-02-30", "2023-02-29", "0000-01-01", "02020-01-01", "2020-01-01+14:01", "2020-1-01", " 2020-01-01",
-            "2020-01-01 ", "2020-01-01T00:00:00", "2020-13-01", "2020-01-32", "2020-01-01+1:00", "2020-01-01+24:00",
-            "2020-01-01z", "2020-01-01+00:60", "1900-02-29",
+            "2020-02-30",
+            "2023-02-29",
+            "0000-01-01",
+            "02020-01-01",
+            "2020-01-01+14:01",
+            "2020-1-01",
+            " 2020-01-01",
+            "2020-01-01 ",
+            "2020-01-01T00:00:00",
+            "2020-13-01",
+            "2020-01-32",
+            "2020-01-01+1:00",
+            "2020-01-01+24:00",
+            "2020-01-01z",
+            "2020-01-01+00:60",
+            "1900-02-29",
         ] {
             assert!(XsDate::parse(bad).is_err(), "{bad}");
         }
@@ -582,19 +686,43 @@ mod tests {
         let r = |s| parse_xs_int(s, Some(1), Some(12));
         assert_eq!(r("+12"), Ok(12));
         assert_eq!(r("0012"), Ok(12));
-        assert!(r(" 5").is_err() && r("5 ").is_err() && r("13").is_err() && r("0").is_err() && r("5.0").is_err());
+        assert!(
+            r(" 5").is_err()
+                && r("5 ").is_err()
+                && r("13").is_err()
+                && r("0").is_err()
+                && r("5.0").is_err()
+        );
         assert_eq!(parse_xs_int("-2147483648", None, Some(9)), Ok(i32::MIN));
         assert!(parse_xs_int("-2147483649", None, Some(9)).is_err());
         let cf = SimpleType::CodiceFiscale;
-        for ok in ["RSSMRK66C14H501U", "rssmrk66c14h501u", "12345678901", "12345678901     ", "RSSMRK66C14H50LU", "RSSMRK٦٦C14H501U"] {
+        for ok in [
+            "RSSMRK66C14H501U",
+            "rssmrk66c14h501u",
+            "12345678901",
+            "12345678901     ",
+            "RSSMRK66C14H50LU",
+            "RSSMRK٦٦C14H501U",
+        ] {
             assert!(cf.check(ok).is_ok(), "{ok}");
         }
-        for bad in ["12345678901      ", "RSSMRK6LC14H501U", " RSSMRK66C14H501U", "RSSMRK66C14H501U ", "RSSMRK߀߀C14H501U"] {
+        for bad in [
+            "12345678901      ",
+            "RSSMRK6LC14H501U",
+            " RSSMRK66C14H501U",
+            "RSSMRK66C14H501U ",
+            "RSSMRK߀߀C14H501U",
+        ] {
             assert!(cf.check(bad).is_err(), "{bad}");
         }
         let s = SimpleType::Str { min: 5, max: 10 };
-        assert!(s.check("àèìòù").is_ok() && s.check("😀😀😀😀😀").is_ok() && s.check("abcd").is_err());
+        assert!(
+            s.check("àèìòù").is_ok() && s.check("😀😀😀😀😀").is_ok() && s.check("abcd").is_err()
+        );
         assert!(SimpleType::MeseAnno.check("03/2012").is_ok());
-        assert!(SimpleType::MeseAnno.check("13/2012").is_err() && SimpleType::MeseAnno.check("03/2112").is_err());
+        assert!(
+            SimpleType::MeseAnno.check("13/2012").is_err()
+                && SimpleType::MeseAnno.check("03/2112").is_err()
+        );
     }
 }

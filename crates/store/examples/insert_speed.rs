@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => 200_000,
     };
     let dir = tempfile::tempdir()?;
-    let mut store = Store::open(&dir.path().join("speed.sqlite"))?;
+    let store = Store::open(&dir.path().join("speed.sqlite"))?;
     let meta = NewFlow {
         nome: "speed",
         tipo: FlowType::PsPsaSina,

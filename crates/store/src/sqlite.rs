@@ -138,7 +138,7 @@ impl Store {
     /// `BEGIN IMMEDIATE`; registers the ente if unknown; if a flow (ente
     /// codice, nome) already exists, rolls back and returns `Existing`,
     /// else creates the flow and returns `New`.
-    pub fn begin_flow(&mut self, meta: &NewFlow<'_>) -> Result<FlowBegin<'_>, StoreError> {
+    pub fn begin_flow(&self, meta: &NewFlow<'_>) -> Result<FlowBegin<'_>, StoreError> {
         let conn: &Connection = &self.conn;
         if !conn.is_autocommit() {
             return Err(StoreError::Invalid("a transaction is already open".into()));

@@ -1,0 +1,207 @@
+//! Receipts: the per-record outcome of a flow, as JSON (shape documented by
+//! `docs/ricevuta.schema.json`) or as text for a terminal. Rendered by
+//! streaming the outcome log, so a receipt of any size needs bounded memory.
+
+use crate::{FlowReport, Ingested, RecordOutcome};
+use casellario_domain::{CodiceEsito, Esito, Violation};
+use serde::Serialize;
+use std::io::{self, Write};
+
+#[derive(Serialize)]
+struct Riepilogo {
+    record: u64,
+    accettati: u64,
+    duplicati: u64,
+    scartati: u64,
+    avvisi: u64,
+}
+
+#[derive(Serialize)]
+struct Head<'a> {
+    id_flusso: Option<&'a str>,
+    tipo: Option<&'a str>,
+    codice_ente: Option<&'a str>,
+    codice_esito: &'a str,
+    descrizione_esito: String,
+    profilo: &'a str,
+    canale: &'a str,
+    id_acquisizione: Option<String>,
+    acquisito_in_precedenza: bool,
+    sha256: String,
+    riepilogo: Riepilogo,
+    violazioni: &'a [Violation],
+}
+
+#[derive(Serialize)]
+struct Rec<'a> {
+    posizione: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    riga: Option<u64>,
+    esito: &'a str,
+    codice_esito: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_acquisizione: Option<String>,
+    violazioni: &'a [Violation],
+}
+
+/// Italian description of a flow outcome.
+pub fn descrizione(r: &FlowReport) -> String {
+    let t = &r.totals;
+    if r.unreadable {
+        return "Flusso non leggibile: nessun record acquisito.".into();
+    }
+    if r.already_acquired {
+        return format!(
+            "Flusso già acquisito in precedenza: nessun nuovo record ({} duplicati).",
+            t.duplicati
+        );
+    }
+    if r.rejected_whole {
+        return format!(
+            "Flusso respinto per intero: nessuno dei {} record è stato acquisito.",
+            t.records
+        );
+    }
+    match r.codice_esito {
+        CodiceEsito::Ok => format!(
+            "Flusso elaborato: {} record acquisiti, {} duplicati.",
+            t.accettati, t.duplicati
+        ),
+        _ => format!(
+            "Flusso elaborato parzialmente: {} record acquisiti, {} duplicati, {} scartati.",
+            t.accettati, t.duplicati, t.scartati
+        ),
+    }
+}
+
+fn head(r: &FlowReport) -> Head<'_> {
+    Head {
+        id_flusso: r.id_flusso.as_deref(),
+        tipo: r.tipo.map(|t| t.wire()),
+        codice_ente: r.codice_ente.as_deref(),
+        codice_esito: r.codice_esito.wire(),
+        descrizione_esito: descrizione(r),
+        profilo: r.profile.wire(),
+        canale: r.channel.wire(),
+        id_acquisizione: r.flow_id.map(|i| i.to_string()),
+        acquisito_in_precedenza: r.already_acquired,
+        sha256: hex::encode(r.sha256),
+        riepilogo: Riepilogo {
+            record: r.totals.records,
+            accettati: r.totals.accettati,
+            duplicati: r.totals.duplicati,
+            scartati: r.totals.scartati,
+            avvisi: r.totals.avvisi,
+        },
+        violazioni: &r.flow_violations,
+    }
+}
+
+/// Writes the JSON receipt.
+pub fn write_json(ing: &mut Ingested, out: &mut dyn Write) -> io::Result<()> {
+    let h = serde_json::to_vec(&head(&ing.report)).map_err(io::Error::other)?;
+    // Open the head object, then stream the records array into it.
+    out.write_all(&h[..h.len() - 1])?;
+    out.write_all(b",\"record\":[")?;
+    let mut first = true;
+    ing.for_each_record(&mut |o: RecordOutcome| {
+        if !first {
+            out.write_all(b",")?;
+        }
+        first = false;
+        let rec = Rec {
+            posizione: o.pos,
+            riga: (o.line > 0).then_some(o.line),
+            esito: o.esito.wire(),
+            codice_esito: o.codice.wire(),
+            id_acquisizione: o.ref_id.map(|i| i.to_string()),
+            violazioni: &o.violations,
+        };
+        serde_json::to_writer(&mut *out, &rec).map_err(io::Error::other)
+    })?;
+    out.write_all(b"]}\n")
+}
+
+/// Writes a text receipt: the summary and every record that was not plainly
+/// accepted (rejected, duplicate, or with warnings).
+pub fn write_text(ing: &mut Ingested, out: &mut dyn Write) -> io::Result<()> {
+    let r = ing.report.clone();
+    writeln!(
+        out,
+        "Flusso:      {}",
+        r.id_flusso.as_deref().unwrap_or("(non identificato)")
+    )?;
+    if let Some(t) = r.tipo {
+        writeln!(out, "Tipo:        {}", t.wire())?;
+    }
+    if let Some(e) = &r.codice_ente {
+        writeln!(out, "Ente:        {e}")?;
+    }
+    writeln!(
+        out,
+        "Profilo:     {}   Canale: {}",
+        r.profile.wire(),
+        r.channel.wire()
+    )?;
+    writeln!(
+        out,
+        "Esito:       {} — {}",
+        r.codice_esito.wire(),
+        descrizione(&r)
+    )?;
+    if let Some(id) = r.flow_id {
+        writeln!(out, "Acquisizione: {id}")?;
+    }
+    writeln!(
+        out,
+        "Record:      {}   accettati {}   duplicati {}   scartati {}   avvisi {}",
+        r.totals.records,
+        r.totals.accettati,
+        r.totals.duplicati,
+        r.totals.scartati,
+        r.totals.avvisi
+    )?;
+    for v in &r.flow_violations {
+        write_violation(out, "  ", v)?;
+    }
+    ing.for_each_record(&mut |o| {
+        if o.esito == Esito::Accettato && o.violations.is_empty() {
+            return Ok(());
+        }
+        let riga = if o.line > 0 {
+            format!(" (riga {})", o.line)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "Record {}{}: {} {}",
+            o.pos,
+            riga,
+            o.esito.wire(),
+            o.codice.wire()
+        )?;
+        for v in &o.violations {
+            write_violation(out, "  ", v)?;
+        }
+        Ok(())
+    })
+}
+
+fn write_violation(out: &mut dyn Write, indent: &str, v: &Violation) -> io::Result<()> {
+    let mut place = v.field.clone();
+    if let Some(l) = v.line {
+        place = if place.is_empty() {
+            format!("riga {l}")
+        } else {
+            format!("{place}, riga {l}")
+        };
+    }
+    writeln!(
+        out,
+        "{indent}[{}] {} ({place}): {}",
+        v.severity.wire(),
+        v.rule,
+        v.message
+    )
+}
