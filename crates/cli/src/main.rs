@@ -2,6 +2,11 @@
 //! parsing arguments, opening files and the store, printing receipts. All
 //! the work is in the library crates.
 
+// Records are allocated by the parser thread and freed by the others: glibc's
+// malloc serialises those cross-thread frees on arena locks, mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod export;
 
@@ -319,6 +324,7 @@ fn process(f: &FlowArgs, store: Option<&mut Store>) -> Result<u8, CliError> {
     let file = File::open(&f.file)
         .map_err(|e| CliError::Msg(format!("impossibile aprire {}: {e}", f.file.display())))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    opts.size_hint = Some(size);
     let progress = Progress::default();
     let bar = progress_bar(size, &progress);
     let result = casellario_ingest::ingest(file, &opts, store, Some(&progress));

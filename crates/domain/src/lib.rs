@@ -6,6 +6,7 @@
 
 pub mod catalogue;
 pub mod cf;
+pub mod codec;
 pub mod codes;
 pub mod date;
 pub mod model;

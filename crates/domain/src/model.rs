@@ -26,6 +26,10 @@ pub struct AttrDecl {
 pub trait XsdValue: Sized {
     fn parse_as(ty: &SimpleType, raw: &str) -> Result<Self, FacetError>;
     fn with_lexical<R>(&self, f: impl FnOnce(&str) -> R) -> R;
+    /// Appends the lexical form (UTF-8) to `out`, without an intermediate String.
+    fn write_lexical(&self, out: &mut Vec<u8>) {
+        self.with_lexical(|s| out.extend_from_slice(s.as_bytes()));
+    }
 }
 
 impl XsdValue for String {
@@ -39,6 +43,9 @@ impl XsdValue for String {
 }
 
 impl XsdValue for XsDate {
+    fn write_lexical(&self, out: &mut Vec<u8>) {
+        self.write_to(out);
+    }
     fn parse_as(_: &SimpleType, raw: &str) -> Result<Self, FacetError> {
         XsDate::parse(raw)
     }
@@ -48,6 +55,9 @@ impl XsdValue for XsDate {
 }
 
 impl XsdValue for XsDecimal {
+    fn write_lexical(&self, out: &mut Vec<u8>) {
+        self.write_to(out);
+    }
     fn parse_as(_: &SimpleType, raw: &str) -> Result<Self, FacetError> {
         XsDecimal::parse(raw)
     }
@@ -57,6 +67,9 @@ impl XsdValue for XsDecimal {
 }
 
 impl XsdValue for MeseAnno {
+    fn write_lexical(&self, out: &mut Vec<u8>) {
+        self.write_to(out);
+    }
     fn parse_as(_: &SimpleType, raw: &str) -> Result<Self, FacetError> {
         MeseAnno::parse(raw)
     }
@@ -66,6 +79,12 @@ impl XsdValue for MeseAnno {
 }
 
 impl XsdValue for i32 {
+    fn write_lexical(&self, out: &mut Vec<u8>) {
+        if *self < 0 {
+            out.push(b'-');
+        }
+        crate::xsd::push_u128(out, u128::from(self.unsigned_abs()));
+    }
     fn parse_as(ty: &SimpleType, raw: &str) -> Result<Self, FacetError> {
         match *ty {
             SimpleType::Int { min, max } => crate::xsd::parse_xs_int(raw, min, max),
@@ -120,6 +139,10 @@ pub trait XsdElement {
     fn set_attr(&mut self, name: &str, raw: &str) -> Option<(u32, Result<(), FacetError>)>;
     /// Visits present attributes in XSD declaration order with their lexical value.
     fn visit_attrs(&self, f: &mut dyn FnMut(&'static str, &str));
+    /// Compact canonical encoding of the present attributes: for each, its
+    /// index in [`XsdElement::ATTRS`], a 2-byte length and the lexical value;
+    /// then `0xFF`. Used for stored payloads (see [`crate::codec`]).
+    fn encode_attrs(&self, out: &mut Vec<u8>);
     /// Required attributes whose bit is not set in `seen`.
     fn missing_required(seen: u64) -> impl Iterator<Item = &'static AttrDecl> {
         Self::ATTRS
@@ -172,6 +195,21 @@ macro_rules! xsd_element {
                     )*
                     _ => None,
                 }
+            }
+
+            fn encode_attrs(&self, out: &mut Vec<u8>) {
+                $(
+                    if let Some(v) = &self.$field {
+                        const I: u32 = attr_pos(<$name as XsdElement>::ATTRS, $attr);
+                        out.push(I as u8);
+                        let at = out.len();
+                        out.extend_from_slice(&[0, 0]);
+                        v.write_lexical(out);
+                        let len = u16::try_from(out.len() - at - 2).unwrap_or(u16::MAX);
+                        out[at..at + 2].copy_from_slice(&len.to_le_bytes());
+                    }
+                )*
+                out.push(0xFF);
             }
 
             fn visit_attrs(&self, f: &mut dyn FnMut(&'static str, &str)) {

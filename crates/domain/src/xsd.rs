@@ -357,6 +357,31 @@ impl XsDate {
     }
 }
 
+impl XsDate {
+    /// Appends the lexical form to `out` (the hot path of payload encoding:
+    /// no formatter machinery for the common 4-digit-year date).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        if (1000..=9999).contains(&self.year) && self.tz_minutes.is_none() {
+            let y = self.year as u32;
+            out.extend_from_slice(&[
+                b'0' + (y / 1000) as u8,
+                b'0' + (y / 100 % 10) as u8,
+                b'0' + (y / 10 % 10) as u8,
+                b'0' + (y % 10) as u8,
+                b'-',
+                b'0' + self.month / 10,
+                b'0' + self.month % 10,
+                b'-',
+                b'0' + self.day / 10,
+                b'0' + self.day % 10,
+            ]);
+        } else {
+            use std::io::Write;
+            let _ = write!(out, "{self}");
+        }
+    }
+}
+
 impl fmt::Display for XsDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.year < 0 {
@@ -508,6 +533,47 @@ impl Ord for XsDecimal {
     }
 }
 
+/// Appends the decimal digits of `v` to `out`.
+pub fn push_u128(out: &mut Vec<u8>, mut v: u128) {
+    let mut buf = [0u8; 40];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+impl XsDecimal {
+    /// Appends the canonical lexical form to `out` (same text as `Display`).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        if self.mantissa < 0 {
+            out.push(b'-');
+        }
+        let a = self.mantissa.unsigned_abs();
+        if self.scale == 0 {
+            push_u128(out, a);
+            return;
+        }
+        let p = 10u128.pow(u32::from(self.scale));
+        push_u128(out, a / p);
+        out.push(b'.');
+        let frac = a % p;
+        let start = out.len();
+        push_u128(out, frac);
+        let width = usize::from(self.scale);
+        let written = out.len() - start;
+        if written < width {
+            // Left-pad the fraction with zeros.
+            out.splice(start..start, std::iter::repeat_n(b'0', width - written));
+        }
+    }
+}
+
 impl fmt::Display for XsDecimal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.scale == 0 {
@@ -564,6 +630,21 @@ impl MeseAnno {
             .iter()
             .fold(0u16, |a, &c| a * 10 + u16::from(c - b'0'));
         Ok(MeseAnno { year, month })
+    }
+}
+
+impl MeseAnno {
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let y = u32::from(self.year);
+        out.extend_from_slice(&[
+            b'0' + self.month / 10,
+            b'0' + self.month % 10,
+            b'/',
+            b'0' + (y / 1000 % 10) as u8,
+            b'0' + (y / 100 % 10) as u8,
+            b'0' + (y / 10 % 10) as u8,
+            b'0' + (y % 10) as u8,
+        ]);
     }
 }
 
@@ -679,6 +760,46 @@ mod tests {
         ] {
             assert!(XsDate::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn fast_writers_match_display() {
+        for d in [
+            "2020-01-01",
+            "0001-01-01",
+            "-0001-01-01",
+            "10000-01-01",
+            "2020-01-01Z",
+            "2020-01-01-13:59",
+        ] {
+            let x = XsDate::parse(d).unwrap_or(XsDate::from_date(crate::Date {
+                year: 1,
+                month: 1,
+                day: 1,
+            }));
+            let mut out = Vec::new();
+            x.write_to(&mut out);
+            assert_eq!(String::from_utf8_lossy(&out), x.to_string());
+        }
+        for v in [
+            "0",
+            "-0.5",
+            "101.23",
+            "0.001",
+            "-12345678901234567890.1234",
+            "1.05",
+            "7",
+            "100",
+        ] {
+            let x = XsDecimal::parse(v).unwrap_or(XsDecimal::ZERO);
+            let mut out = Vec::new();
+            x.write_to(&mut out);
+            assert_eq!(String::from_utf8_lossy(&out), x.to_string(), "{v}");
+        }
+        let m = MeseAnno::parse("03/2012").unwrap_or(MeseAnno { year: 0, month: 0 });
+        let mut out = Vec::new();
+        m.write_to(&mut out);
+        assert_eq!(out, b"03/2012");
     }
 
     #[test]

@@ -42,7 +42,11 @@ use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const BATCH: usize = 512;
+const BATCH: usize = 256;
+
+/// Inputs at least this big are validated with their keys in a scratch
+/// database rather than in memory.
+const SCRATCH_BYTES: u64 = 100 << 20;
 
 /// How a flow is to be ingested.
 #[derive(Debug, Clone)]
@@ -58,6 +62,9 @@ pub struct IngestOptions {
     pub source_name: Option<String>,
     /// When set (portal, API), the flow's `Ente/@Codice` must be this ente.
     pub caller_ente: Option<String>,
+    /// Size of the input when known (a dry run of a big input keeps its keys
+    /// on disk).
+    pub size_hint: Option<u64>,
     pub limits: Limits,
 }
 
@@ -71,6 +78,7 @@ impl IngestOptions {
             today,
             source_name: None,
             caller_ente: None,
+            size_hint: None,
             limits: Limits::default(),
         }
     }
@@ -267,7 +275,7 @@ pub fn ingest<R: Read>(
     let (b_tx, b_rx) = bounded::<Result<Begin, String>>(1);
 
     let result: Result<(WriterResult, u64), IngestError> = std::thread::scope(|s| {
-        let preparer = Preparer::new(ctx, ente.clone());
+        let preparer = Preparer::new(ctx, ente.clone(), store.is_some() && !header_rejected);
         let q = s.spawn(move || prepare_stage(preparer, p_rx, q_tx));
         let profile = opts.profile;
         let ident_w = ident.clone();
@@ -499,11 +507,44 @@ fn writer_stage(
     let log = OutcomeLog::new()?;
     let Some(store) = store else {
         let _ = begin_tx.send(Ok(Begin::Go));
+        // A dry run keeps the flow's keys in memory; for a big input it keeps
+        // them in a scratch database instead, so memory stays bounded.
+        let big = opts.size_hint.is_some_and(|n| n >= SCRATCH_BYTES);
+        let scratch_dir = if big {
+            Some(tempfile::tempdir()?)
+        } else {
+            None
+        };
+        let scratch = match &scratch_dir {
+            Some(d) => Some(Store::open(&d.path().join("validate.db"))?),
+            None => None,
+        };
+        let mut scratch_tx = match &scratch {
+            Some(st) => match split_begin(st.begin_flow(&NewFlow {
+                nome: "validate",
+                tipo,
+                channel: opts.channel,
+                profile,
+                ente_codice: "validate",
+                ente_denominazione: None,
+                ente_belfiore: "",
+                cf_operatore: "",
+                source_name: None,
+            })?) {
+                Ok(tx) => Some(tx),
+                Err(_) => {
+                    return Err(IngestError::Internal(
+                        "database temporaneo non vuoto".into(),
+                    ));
+                }
+            },
+            None => None,
+        };
         let keys = Keys::Memory {
-            tx: None,
+            tx: scratch_tx.as_mut(),
             map: HashMap::new(),
         };
-        let mut r = Resolver::new(keys, profile, log);
+        let mut r = Resolver::new(keys, profile, log, false);
         let end = drain(&mut r, &rx)?;
         return Ok(WriterResult {
             totals: r.totals,
@@ -563,7 +604,7 @@ fn writer_stage(
                 } else {
                     Keys::Store(&mut tx)
                 };
-                let mut r = Resolver::new(keys, profile, log);
+                let mut r = Resolver::new(keys, profile, log, true);
                 let end = drain(&mut r, &rx)?;
                 (r.totals, r.log, end)
             };

@@ -5,6 +5,7 @@
 use casellario_domain::codes::{CaratterePrestazione, TipoOperazione};
 use casellario_domain::model::{PrestazioniSociali, Record};
 use casellario_domain::rules::{self, RuleContext};
+use casellario_domain::xsd::XsDate;
 use casellario_domain::{CodiceEsito, Severity, Violation};
 use casellario_formats::ParsedRecord;
 use std::sync::Arc;
@@ -46,15 +47,23 @@ pub struct Prepared {
 pub struct Preparer {
     ctx: RuleContext,
     ente: String,
+    /// Whether records will be stored (else only their identity matters).
+    store: bool,
+    /// Reused buffers: key material and, in a dry run, the payload.
+    key_buf: Vec<u8>,
+    scratch: Vec<u8>,
     /// (beneficiary pointer, key-only?, its violations)
     last_benef: Option<(usize, bool, Vec<Violation>)>,
 }
 
 impl Preparer {
-    pub fn new(ctx: RuleContext, ente: String) -> Self {
+    pub fn new(ctx: RuleContext, ente: String, store: bool) -> Self {
         Preparer {
             ctx,
             ente,
+            store,
+            key_buf: Vec::with_capacity(128),
+            scratch: Vec::with_capacity(1024),
             last_benef: None,
         }
     }
@@ -99,27 +108,38 @@ impl Preparer {
                 } else {
                     Op::Insert
                 };
-                let cf = ps
-                    .beneficiario
-                    .codice_fiscale
-                    .as_deref()
-                    .map(normalize_cf)
-                    .unwrap_or_default();
+                let cf = ps.beneficiario.codice_fiscale.as_deref().unwrap_or("");
+                let cf = cf.trim_end_matches(' ');
                 let d = key_date(p);
-                key = key_hash(
-                    b'P',
-                    &[
-                        &self.ente,
-                        &cf,
-                        opt(&p.codice_prestazione),
-                        opt(&p.protocollo_domanda),
-                        &d,
-                    ],
-                );
-                subject = cf;
-                codice = p.codice_prestazione.clone();
-                protocollo = p.protocollo_domanda.clone();
-                data_rif = (!d.is_empty()).then_some(d);
+                // Same bytes as key_hash(b'P', [ente, CF upper case, codice,
+                // protocollo, date]), built in a reused buffer.
+                let kb = &mut self.key_buf;
+                kb.clear();
+                kb.push(b'P');
+                for part in [
+                    self.ente.as_bytes(),
+                    cf.as_bytes(),
+                    opt(&p.codice_prestazione).as_bytes(),
+                    opt(&p.protocollo_domanda).as_bytes(),
+                ] {
+                    kb.extend_from_slice(part);
+                    kb.push(0x1f);
+                }
+                let cf_at = self.ente.len() + 2;
+                kb[cf_at..cf_at + cf.len()].make_ascii_uppercase();
+                if let Some(d) = d {
+                    d.write_to(kb);
+                }
+                kb.push(0x1f);
+                key = hash16(kb);
+                if self.store {
+                    subject = cf.to_ascii_uppercase();
+                    codice = p.codice_prestazione.clone();
+                    protocollo = p.protocollo_domanda.clone();
+                    data_rif = d.map(|d| d.to_string());
+                } else {
+                    (subject, codice, protocollo, data_rif) = (String::new(), None, None, None);
+                }
             }
             Record::Sinba(s) => {
                 let mut own = Vec::new();
@@ -129,13 +149,17 @@ impl Preparer {
                 }
                 violations.extend(own);
                 op = Op::Supersede;
-                let id = opt(&s.id_beneficiario).to_string();
+                let id = opt(&s.id_beneficiario);
                 let dps = s
                     .data_prima_segnalazione
                     .map(|d| d.to_string())
                     .unwrap_or_default();
-                key = key_hash(b'S', &[&self.ente, &id, &dps]);
-                subject = id;
+                key = key_hash(b'S', &[&self.ente, id, &dps]);
+                subject = if self.store {
+                    id.to_string()
+                } else {
+                    String::new()
+                };
                 codice = None;
                 protocollo = None;
                 data_rif = None;
@@ -147,12 +171,17 @@ impl Preparer {
             .map(Violation::codice_esito)
             .max()
             .unwrap_or(CodiceEsito::Ok);
-        let (payload, content) = if error_code == CodiceEsito::Ok && forced.is_none() {
+        let (payload, content) = if error_code != CodiceEsito::Ok || forced.is_some() {
+            (Vec::new(), [0; 16])
+        } else if self.store {
             let payload = canonical_payload(record);
-            let content = hash16(b"C", &payload);
+            let content = hash16(&payload);
             (payload, content)
         } else {
-            (Vec::new(), [0; 16])
+            // Dry run: only the content's identity is needed (duplicates within the flow).
+            self.scratch.clear();
+            casellario_domain::codec::encode(&canonicalize(record), &mut self.scratch);
+            (Vec::new(), hash16(&self.scratch))
         };
         Prepared {
             pos,
@@ -182,45 +211,46 @@ pub fn normalize_cf(s: &str) -> String {
 }
 
 /// The date that keys a PS record: start of a periodic benefit, payment of a
-/// one-off one (DOMAIN.md §2.7).
-fn key_date(p: &PrestazioniSociali) -> String {
+/// one-off one (DOMAIN.md §2.7). The timezone, if any, is not part of it.
+fn key_date(p: &PrestazioniSociali) -> Option<XsDate> {
     let d = match p.carattere_prestazione {
         Some(CaratterePrestazione::OccasionaleUnicaSoluzione) => {
             p.data_erogazione_prestazione.or(p.data_inizio_prestazione)
         }
         _ => p.data_inizio_prestazione.or(p.data_erogazione_prestazione),
     };
-    d.map(|d| d.date().to_string()).unwrap_or_default()
+    d.map(|d| XsDate::from_date(d.date()))
 }
 
-/// Natural key hash: fields joined with a separator that cannot occur in them
-/// (U+001F is not allowed in XML 1.0 content).
+/// Natural key hash (XXH3-128): fields joined with a separator that cannot
+/// occur in them (U+001F is not allowed in XML 1.0 content). Keys only ever
+/// meet keys of the same ente, so a non-cryptographic 128-bit hash is enough
+/// and keeps hashing off the profile.
 pub fn key_hash(kind: u8, parts: &[&str]) -> [u8; 16] {
-    let mut h = blake3::Hasher::new();
-    h.update(&[kind]);
+    let mut buf = Vec::with_capacity(96);
+    buf.push(kind);
     for p in parts {
-        h.update(p.as_bytes());
-        h.update(&[0x1f]);
+        buf.extend_from_slice(p.as_bytes());
+        buf.push(0x1f);
     }
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
-    out
+    xxhash_rust::xxh3::xxh3_128(&buf).to_le_bytes()
 }
 
-fn hash16(domain: &[u8], bytes: &[u8]) -> [u8; 16] {
-    let mut h = blake3::Hasher::new();
-    h.update(domain);
-    h.update(bytes);
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
-    out
+fn hash16(bytes: &[u8]) -> [u8; 16] {
+    xxhash_rust::xxh3::xxh3_128(bytes).to_le_bytes()
 }
 
-/// The stored form of a record: JSON with the XSD names. `TipoOperazione="I"`
-/// is the default and is dropped, so that a record sent with and without it
-/// is the same content.
+/// The stored form of a record (`casellario_domain::codec`).
+/// `TipoOperazione="I"` is the default and is dropped, so that a record sent
+/// with and without it is the same content.
 pub fn canonical_payload(record: Record) -> Vec<u8> {
-    let record = match record {
+    let mut out = Vec::with_capacity(512);
+    casellario_domain::codec::encode(&canonicalize(record), &mut out);
+    out
+}
+
+fn canonicalize(record: Record) -> Record {
+    match record {
         Record::Ps(mut ps) => {
             if ps.prestazione.tipo_operazione == Some(TipoOperazione::Inserimento) {
                 ps.prestazione.tipo_operazione = None;
@@ -228,11 +258,10 @@ pub fn canonical_payload(record: Record) -> Vec<u8> {
             Record::Ps(ps)
         }
         r => r,
-    };
-    serde_json::to_vec(&record).unwrap_or_default()
+    }
 }
 
 /// Decodes a stored payload.
-pub fn decode_payload(bytes: &[u8]) -> Result<Record, serde_json::Error> {
-    serde_json::from_slice(bytes)
+pub fn decode_payload(bytes: &[u8]) -> Result<Record, casellario_domain::codec::CodecError> {
+    casellario_domain::codec::decode(bytes)
 }

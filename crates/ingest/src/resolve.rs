@@ -16,6 +16,10 @@ pub(crate) struct Live {
     content: [u8; 16],
 }
 
+/// Keys kept in memory at most; past this the resolver asks the store, so
+/// memory stays bounded whatever the flow's size.
+pub const MEMORY_KEYS: usize = 250_000;
+
 /// Where live keys are looked up.
 pub enum Keys<'t, 'c> {
     /// No storage (dry run) or an ente with no live record yet: the map holds
@@ -27,6 +31,8 @@ pub enum Keys<'t, 'c> {
     /// The register already holds records of this ente: ask the transaction
     /// (which sees this flow's own earlier writes).
     Store(&'t mut FlowTx<'c>),
+    /// Transient, while switching from `Memory` to `Store`.
+    Switching,
 }
 
 /// Running totals of a flow.
@@ -60,15 +66,19 @@ impl Totals {
 pub struct Resolver<'t, 'c> {
     keys: Keys<'t, 'c>,
     profile: Profile,
+    /// Whether the ids of stored facts belong in the receipt (not when the
+    /// store is a dry run's scratch database).
+    report_ids: bool,
     pub log: OutcomeLog,
     pub totals: Totals,
 }
 
 impl<'t, 'c> Resolver<'t, 'c> {
-    pub fn new(keys: Keys<'t, 'c>, profile: Profile, log: OutcomeLog) -> Self {
+    pub fn new(keys: Keys<'t, 'c>, profile: Profile, log: OutcomeLog, report_ids: bool) -> Self {
         Resolver {
             keys,
             profile,
+            report_ids,
             log,
             totals: Totals::default(),
         }
@@ -78,12 +88,14 @@ impl<'t, 'c> Resolver<'t, 'c> {
         match &mut self.keys {
             Keys::Memory { tx, .. } => tx.as_deref_mut(),
             Keys::Store(tx) => Some(&mut **tx),
+            Keys::Switching => None,
         }
     }
 
     fn live(&mut self, key: &[u8; 16]) -> Result<Option<Live>, StoreError> {
         match &mut self.keys {
             Keys::Memory { map, .. } => Ok(map.get(key).copied()),
+            Keys::Switching => Ok(None),
             Keys::Store(tx) => Ok(tx.live_by_key(key)?.map(|l| Live {
                 id: Some(l.version_id),
                 content: l.content_hash,
@@ -105,7 +117,7 @@ impl<'t, 'c> Resolver<'t, 'c> {
             })?),
             None => None,
         };
-        if let Keys::Memory { map, .. } = &mut self.keys {
+        if let Keys::Memory { map, tx } = &mut self.keys {
             map.insert(
                 p.key,
                 Live {
@@ -113,6 +125,15 @@ impl<'t, 'c> Resolver<'t, 'c> {
                     content: p.content,
                 },
             );
+            // Past the cap, the transaction (which holds every key written so
+            // far) answers lookups instead of the map.
+            if map.len() >= MEMORY_KEYS
+                && tx.is_some()
+                && let Keys::Memory { tx: Some(tx), .. } =
+                    std::mem::replace(&mut self.keys, Keys::Switching)
+            {
+                self.keys = Keys::Store(tx);
+            }
         }
         Ok(id)
     }
@@ -190,6 +211,7 @@ impl<'t, 'c> Resolver<'t, 'c> {
                 }
             }
         };
+        let ref_id = ref_id.filter(|_| self.report_ids);
         let outcome = RecordOutcome {
             pos: p.pos,
             line: p.line,
