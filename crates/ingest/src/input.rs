@@ -5,7 +5,7 @@ use casellario_formats::csv::CsvFlowReader;
 use casellario_formats::xml::XmlFlowReader;
 use casellario_formats::{FlowItem, ReadError, ReadOptions};
 use sha2::{Digest, Sha256};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +19,7 @@ pub enum InputFormat {
     Csv,
 }
 
-/// Shared state of a [`HashingReader`]: SHA-256 and byte count of everything read.
+/// What the read stage has read so far: SHA-256 and byte count.
 #[derive(Clone, Default)]
 pub struct ReadTally {
     hasher: Arc<Mutex<Sha256>>,
@@ -40,29 +40,103 @@ impl ReadTally {
     }
 }
 
-/// Wraps the raw input so the flow's content hash is computed in the same
-/// pass as parsing (no second read of a file that may be gigabytes).
-pub struct HashingReader<R> {
-    inner: R,
-    tally: ReadTally,
-}
+/// Block size of the read stage.
+const BLOCK: usize = 1 << 20;
 
-impl<R: Read> HashingReader<R> {
-    pub fn new(inner: R, tally: ReadTally) -> Self {
-        HashingReader { inner, tally }
+/// The read stage, on its own thread: reads the raw input in blocks, hashes
+/// them (SHA-256, the flow's identity) and hands them over, so the parser's
+/// thread does neither the system calls nor the hashing.
+pub fn read_stage<R: Read>(
+    mut input: R,
+    tally: ReadTally,
+    out: crossbeam_channel::Sender<io::Result<Vec<u8>>>,
+    recycled: crossbeam_channel::Receiver<Vec<u8>>,
+) {
+    loop {
+        let mut buf = recycled.try_recv().unwrap_or_default();
+        buf.resize(BLOCK, 0);
+        let n = loop {
+            match input.read(&mut buf) {
+                Ok(n) => break Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            }
+        };
+        match n {
+            Ok(0) => return,
+            Ok(n) => {
+                buf.truncate(n);
+                if let Ok(mut h) = tally.hasher.lock() {
+                    h.update(&buf);
+                }
+                tally.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                if out.send(Ok(buf)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = out.send(Err(e));
+                return;
+            }
+        }
     }
 }
 
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n > 0 {
-            if let Ok(mut h) = self.tally.hasher.lock() {
-                h.update(&buf[..n]);
-            }
-            self.tally.bytes.fetch_add(n as u64, Ordering::Relaxed);
+/// The parser's side of the read stage: a `BufRead` over the blocks.
+pub struct ChannelReader {
+    blocks: crossbeam_channel::Receiver<io::Result<Vec<u8>>>,
+    recycle: crossbeam_channel::Sender<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl ChannelReader {
+    pub fn new(
+        blocks: crossbeam_channel::Receiver<io::Result<Vec<u8>>>,
+        recycle: crossbeam_channel::Sender<Vec<u8>>,
+    ) -> Self {
+        ChannelReader {
+            blocks,
+            recycle,
+            cur: Vec::new(),
+            pos: 0,
+            done: false,
         }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
         Ok(n)
+    }
+}
+
+impl BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.cur.len() && !self.done {
+            match self.blocks.recv() {
+                Ok(Ok(block)) => {
+                    let old = std::mem::replace(&mut self.cur, block);
+                    let _ = self.recycle.try_send(old);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => self.done = true,
+            }
+        }
+        Ok(&self.cur[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.cur.len());
     }
 }
 
@@ -70,13 +144,12 @@ impl<R: Read> Read for HashingReader<R> {
 pub type ItemReader<'a> = Box<dyn Iterator<Item = Result<FlowItem, ReadError>> + 'a>;
 
 /// Builds the reader for `input`, detecting the format when asked to.
-pub fn open_reader<'a, R: Read + 'a>(
+pub fn open_reader<'a, R: BufRead + 'a>(
     input: R,
-    tally: ReadTally,
     format: InputFormat,
     opts: ReadOptions,
 ) -> Result<ItemReader<'a>, ReadError> {
-    let mut buf = BufReader::with_capacity(256 * 1024, HashingReader::new(input, tally));
+    let mut buf = input;
     let format = match format {
         InputFormat::Auto => detect(&mut buf)?,
         f => f,

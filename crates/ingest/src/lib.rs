@@ -211,20 +211,43 @@ struct WriterResult {
 /// Ingests one flow. With `store = None` this is the dry run (`validate`):
 /// the same checks and the same outcomes an empty register would give,
 /// nothing written.
-pub fn ingest<R: Read>(
+pub fn ingest<R: Read + Send>(
     input: R,
     opts: &IngestOptions,
     store: Option<&mut Store>,
     progress: Option<&Progress>,
 ) -> Result<Ingested, IngestError> {
     let tally = ReadTally::default();
+    std::thread::scope(|s| {
+        let (blocks_tx, blocks_rx) = bounded(4);
+        let (recycle_tx, recycle_rx) = bounded(8);
+        let t = tally.clone();
+        s.spawn(move || input::read_stage(input, t, blocks_tx, recycle_rx));
+        // Returning drops the channel reader, which stops the read stage.
+        ingest_stream(
+            input::ChannelReader::new(blocks_rx, recycle_tx),
+            &tally,
+            opts,
+            store,
+            progress,
+        )
+    })
+}
+
+fn ingest_stream(
+    input: input::ChannelReader,
+    tally: &ReadTally,
+    opts: &IngestOptions,
+    store: Option<&mut Store>,
+    progress: Option<&Progress>,
+) -> Result<Ingested, IngestError> {
     let read_opts = ReadOptions {
         expected: opts.expected,
         limits: opts.limits,
     };
-    let mut reader = match input::open_reader(input, tally.clone(), opts.format, read_opts) {
+    let mut reader = match input::open_reader(input, opts.format, read_opts) {
         Ok(r) => r,
-        Err(e) => return unreadable(opts, &tally, e.violation()),
+        Err(e) => return unreadable(opts, tally, e.violation()),
     };
     let header = match reader.next() {
         Some(Ok(FlowItem::Header(h))) => h,
@@ -233,14 +256,14 @@ pub fn ingest<R: Read>(
                 "il lettore non ha prodotto l'intestazione".into(),
             ));
         }
-        Some(Err(e)) => return unreadable(opts, &tally, e.violation()),
+        Some(Err(e)) => return unreadable(opts, tally, e.violation()),
         None => {
             let v = casellario_domain::catalogue::XML_MALFORMATO.violation(
                 Profile::Strict,
                 "",
                 "Il file è vuoto: non contiene alcun flusso.",
             );
-            return unreadable(opts, &tally, v);
+            return unreadable(opts, tally, v);
         }
     };
     let ctx = RuleContext {

@@ -1268,7 +1268,7 @@ fn prop_config(cases: u32) -> ProptestConfig {
 }
 
 proptest! {
-    #![proptest_config(prop_config(24))]
+    #![proptest_config(prop_config(32))]
 
     #[test]
     fn generated_flows_round_trip_through_xml_and_csv(
@@ -1327,7 +1327,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(prop_config(12))]
+    #![proptest_config(prop_config(24))]
 
     #[test]
     fn export_then_import_gives_the_same_live_view(

@@ -1,5 +1,6 @@
-//! The byte source under quick-xml: a `BufRead` adapter that turns any input
-//! into what an XML 1.0 processor must see, and refuses hostile input early.
+//! The character source of the tokenizer: turns any input into what an XML
+//! 1.0 processor must see, appended in large chunks to the tokenizer's
+//! window, and refuses hostile input early.
 //!
 //! - Encoding: UTF-8 (BOM optional), UTF-16LE/BE with BOM, or a declared
 //!   ISO-8859-1 / windows-1252, transcoded to UTF-8 while streaming.
@@ -7,17 +8,15 @@
 //!   (so quick-xml, names and values never see a control character).
 //! - Line ends: CRLF and lone CR become LF (XML 1.0 §2.11), so attribute
 //!   normalisation and line counting only deal with LF.
-//! - Limits: the reader marks each event boundary; a single node (tag, text,
-//!   comment, DOCTYPE) longer than `max_markup_bytes` stops the stream
-//!   without being buffered.
 //!
-//! A problem is delivered as an I/O error exactly when the reader reaches the
-//! offending byte, so every event before it is still processed in order; the
-//! typed [`Fault`] is then taken from the adapter.
+//! A problem stops the delivery just before the offending byte: the
+//! tokenizer reports the typed [`Fault`] when it needs a byte past it, so
+//! every event before it is still processed in order.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead};
 
-const CHUNK: usize = 64 * 1024;
+/// Bytes asked of the source per read.
+const CHUNK: usize = 256 * 1024;
 
 /// Encoding in force, as detected from the BOM or the declaration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,22 +60,16 @@ pub(crate) struct Input<R> {
     head_pos: usize,
     /// Incomplete UTF-8 sequence held back from the previous chunk.
     carry: Vec<u8>,
-    buf: Vec<u8>,
-    pos: usize,
-    end: usize,
     src_eof: bool,
+    /// Nothing more to deliver.
+    done: bool,
     /// The previous chunk ended with CR (already turned into LF): drop a leading LF.
     after_cr: bool,
     pending: Option<(FaultKind, String)>,
-    pub fault: Option<Fault>,
-    /// 1-based line of the next unconsumed byte.
-    line: u64,
-    run: usize,
-    max_run: usize,
 }
 
 impl<R: BufRead> Input<R> {
-    pub fn new(src: R, max_run: usize) -> Self {
+    pub fn new(src: R) -> Self {
         let mut me = Input {
             src,
             decode: Decode::Utf8,
@@ -84,28 +77,13 @@ impl<R: BufRead> Input<R> {
             head: Vec::new(),
             head_pos: 0,
             carry: Vec::new(),
-            buf: Vec::with_capacity(CHUNK * 2 + 8),
-            pos: 0,
-            end: 0,
             src_eof: false,
+            done: false,
             after_cr: false,
             pending: None,
-            fault: None,
-            line: 1,
-            run: 0,
-            max_run,
         };
         me.sniff();
         me
-    }
-
-    pub fn line(&self) -> u64 {
-        self.line
-    }
-
-    /// Marks an event boundary: the node-length counter restarts.
-    pub fn mark(&mut self) {
-        self.run = 0;
     }
 
     /// Reads up to 1 KiB to find a BOM or the `encoding` of the declaration.
@@ -187,41 +165,78 @@ impl<R: BufRead> Input<R> {
         self.head = head[skip..].to_vec();
     }
 
-    /// Produces the next chunk of validated UTF-8 into `buf` (all consumed before).
-    fn refill(&mut self) -> io::Result<()> {
-        self.buf.clear();
-        self.pos = 0;
-        self.end = 0;
+    /// Appends the next chunk of input, validated and normalised, to `win`
+    /// (which stays valid UTF-8). `Ok(false)` when nothing more comes: the
+    /// end of the input, or a fault (then [`Input::take_fault`] has it).
+    pub fn fill(&mut self, win: &mut String) -> io::Result<bool> {
+        if self.pending.is_some() || self.done {
+            return Ok(false);
+        }
+        let mut v = std::mem::take(win).into_bytes();
+        let start = v.len();
+        let r = self.fill_bytes(&mut v, start);
+        // One validation of the new bytes (the old ones are known valid).
+        *win = match String::from_utf8(v) {
+            Ok(s) => s,
+            Err(e) => {
+                let k = e.utf8_error().valid_up_to();
+                let mut v = e.into_bytes();
+                v.truncate(k);
+                self.carry.clear();
+                self.pending = Some((FaultKind::Encoding, NOT_UTF8.to_string()));
+                String::from_utf8(v).unwrap_or_default()
+            }
+        };
+        r?;
+        if win.len() == start && self.pending.is_none() {
+            self.done = true;
+        }
+        Ok(win.len() > start)
+    }
+
+    /// The fault met, if any, with the line where it is (given by the caller).
+    pub fn take_fault(&mut self, line: u64) -> Option<Fault> {
+        let (kind, message) = self.pending.take()?;
+        Some(Fault {
+            kind,
+            line,
+            message,
+        })
+    }
+
+    /// Appends bytes to `v` from `start`: Char/EOL checks done, incomplete
+    /// trailing UTF-8 sequence kept back (validity is checked by the caller).
+    fn fill_bytes(&mut self, v: &mut Vec<u8>, start: usize) -> io::Result<()> {
         loop {
             let from_head = self.head_pos < self.head.len();
-            // UTF-8 from the source: read straight into `buf` (a `BufReader`
-            // then skips its own buffer), saving a copy of the whole file.
+            // UTF-8 from the source: read straight into the window (a
+            // `BufReader` then skips its own buffer).
             if !from_head && matches!(self.decode, Decode::Utf8) {
+                v.extend_from_slice(&self.carry);
+                self.carry.clear();
                 if !self.src_eof {
-                    self.buf.extend_from_slice(&self.carry);
-                    self.carry.clear();
-                    let start = self.buf.len();
-                    self.buf.resize(start + CHUNK, 0);
+                    let at = v.len();
+                    v.resize(at + CHUNK, 0);
                     let n = loop {
-                        match self.src.read(&mut self.buf[start..]) {
+                        match self.src.read(&mut v[at..]) {
                             Ok(n) => break n,
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                             Err(e) => {
-                                self.buf.truncate(start);
+                                v.truncate(at);
                                 return Err(e);
                             }
                         }
                     };
-                    self.buf.truncate(start + n);
+                    v.truncate(at + n);
                     if n == 0 {
                         self.src_eof = true;
                     }
                 }
                 let last = self.src_eof;
-                self.validate_utf8(last);
-                self.check_chars();
-                self.normalise_eol();
-                if !self.buf.is_empty() || last || self.pending.is_some() {
+                self.check_chars(v, start);
+                self.hold_tail(v, start, last);
+                self.normalise_eol(v, start);
+                if v.len() > start || last || self.pending.is_some() {
                     break;
                 }
                 continue;
@@ -244,26 +259,27 @@ impl<R: BufRead> Input<R> {
             let mut bad = false;
             match &mut self.decode {
                 Decode::Utf8 => {
-                    self.buf.extend_from_slice(&self.carry);
+                    v.extend_from_slice(&self.carry);
                     self.carry.clear();
-                    self.buf.extend_from_slice(raw);
+                    v.extend_from_slice(raw);
                 }
                 Decode::Latin1 => {
-                    let start = self.buf.len();
-                    self.buf.resize(start + raw.len() * 2, 0);
-                    let w = encoding_rs::mem::convert_latin1_to_utf8(raw, &mut self.buf[start..]);
-                    self.buf.truncate(start + w);
+                    let at = v.len();
+                    v.resize(at + raw.len() * 2, 0);
+                    let w = encoding_rs::mem::convert_latin1_to_utf8(raw, &mut v[at..]);
+                    v.truncate(at + w);
                 }
                 Decode::Rs(d) => {
-                    let start = self.buf.len();
+                    let at = v.len();
                     let cap = d
                         .max_utf8_buffer_length_without_replacement(raw.len())
                         .unwrap_or(raw.len() * 3 + 16);
-                    self.buf.resize(start + cap, 0);
-                    let (res, read, written) =
-                        d.decode_to_utf8_without_replacement(raw, &mut self.buf[start..], last);
-                    self.buf.truncate(start + written);
-                    debug_assert_eq!(read, raw.len());
+                    v.resize(at + cap, 0);
+                    // On malformed input the decoder stops early: the
+                    // fault ends the stream there.
+                    let (res, _read, written) =
+                        d.decode_to_utf8_without_replacement(raw, &mut v[at..], last);
+                    v.truncate(at + written);
                     if let encoding_rs::DecoderResult::Malformed(_, _) = res {
                         bad = true;
                     }
@@ -284,46 +300,53 @@ impl<R: BufRead> Input<R> {
                 self.pending = Some((FaultKind::Encoding, msg));
                 break;
             }
+            self.check_chars(v, start);
             if let Decode::Utf8 = self.decode {
-                self.validate_utf8(last);
+                self.hold_tail(v, start, last);
             }
-            self.check_chars();
-            self.normalise_eol();
-            if !self.buf.is_empty() || last || self.pending.is_some() {
+            self.normalise_eol(v, start);
+            if v.len() > start || last || self.pending.is_some() {
                 break;
             }
         }
-        self.end = self.buf.len();
         Ok(())
     }
 
-    /// Keeps an incomplete trailing sequence for the next chunk; truncates
-    /// at the first invalid one.
-    fn validate_utf8(&mut self, last: bool) {
-        // The ASCII prefix needs no decoding check.
-        let skip = self
-            .buf
-            .iter()
-            .position(|&c| c >= 0x80)
-            .unwrap_or(self.buf.len());
-        if let Err(e) = std::str::from_utf8(&self.buf[skip..]) {
-            let k = skip + e.valid_up_to();
-            if e.error_len().is_none() && !last {
-                self.carry.extend_from_slice(&self.buf[k..]);
-                self.buf.truncate(k);
-            } else {
-                self.buf.truncate(k);
-                self.pending = Some((
-                    FaultKind::Encoding,
-                    "Il file non è UTF-8 valido: salvarlo in UTF-8 oppure dichiarare la codifica usata (es. encoding=\"ISO-8859-1\")".to_string(),
-                ));
+    /// Keeps an incomplete trailing UTF-8 sequence for the next chunk
+    /// (unless the input ends or stops here: then it is an error, found by
+    /// the caller's validation).
+    fn hold_tail(&mut self, v: &mut Vec<u8>, start: usize, last: bool) {
+        if last || self.pending.is_some() {
+            return;
+        }
+        let n = v.len();
+        // The last lead byte among the final three.
+        for back in 1..=3.min(n - start) {
+            let c = v[n - back];
+            if c < 0x80 {
+                return;
+            }
+            if c >= 0xC0 {
+                let need = if c >= 0xF0 {
+                    4
+                } else if c >= 0xE0 {
+                    3
+                } else {
+                    2
+                };
+                if need > back {
+                    self.carry.extend_from_slice(&v[n - back..]);
+                    v.truncate(n - back);
+                }
+                return;
             }
         }
     }
 
-    /// Truncates `buf` before the first character outside XML 1.0 `Char`.
-    fn check_chars(&mut self) {
-        let b = &self.buf;
+    /// Truncates `v` before the first character outside XML 1.0 `Char`
+    /// (from `start`).
+    fn check_chars(&mut self, v: &mut Vec<u8>, start: usize) {
+        let b = &v[start..];
         let ctl = find_control(b);
         let mut bad = ctl;
         // U+FFFE / U+FFFF are EF BF BE / EF BF BF.
@@ -343,26 +366,26 @@ impl<R: BufRead> Input<R> {
                     b[i]
                 )
             };
-            self.buf.truncate(i);
+            v.truncate(start + i);
             self.carry.clear();
             self.pending = Some((FaultKind::Char, msg));
         }
     }
 
-    /// CRLF → LF, lone CR → LF, in place.
-    fn normalise_eol(&mut self) {
-        let b = &mut self.buf;
+    /// CRLF → LF, lone CR → LF, in place (from `start`).
+    fn normalise_eol(&mut self, v: &mut Vec<u8>, start: usize) {
         if self.after_cr {
-            if b.first() == Some(&b'\n') {
-                b.remove(0);
+            if v.get(start) == Some(&b'\n') {
+                v.remove(start);
                 self.after_cr = false;
-            } else if !b.is_empty() {
+            } else if v.len() > start {
                 self.after_cr = false;
             }
         }
-        let Some(first) = memchr::memchr(b'\r', b) else {
+        let Some(first) = memchr::memchr(b'\r', &v[start..]) else {
             return;
         };
+        let b = &mut v[start..];
         let mut w = first;
         let mut r = first;
         while r < b.len() {
@@ -382,92 +405,34 @@ impl<R: BufRead> Input<R> {
                 r += 1;
             }
         }
-        b.truncate(w);
-    }
-
-    fn fault_now(&mut self) -> io::Error {
-        let (kind, message) = self
-            .pending
-            .take()
-            .unwrap_or((FaultKind::Encoding, String::new()));
-        self.fault = Some(Fault {
-            kind,
-            line: self.line,
-            message,
-        });
-        io::Error::other("xml input fault")
+        v.truncate(start + w);
     }
 }
 
-impl<R: BufRead> Read for Input<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(out.len());
-        out[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for Input<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.fault.is_some() {
-            return Err(io::Error::other("xml input fault"));
-        }
-        if self.run > self.max_run {
-            self.pending = Some((
-                FaultKind::Limit,
-                format!(
-                    "Un tag, un attributo o un testo supera il limite di sicurezza di {} byte: il file non è un flusso valido",
-                    self.max_run
-                ),
-            ));
-            return Err(self.fault_now());
-        }
-        if self.pos == self.end {
-            if self.pending.is_some() {
-                return Err(self.fault_now());
-            }
-            self.refill()?;
-            if self.pos == self.end && self.pending.is_some() {
-                return Err(self.fault_now());
-            }
-        }
-        Ok(&self.buf[self.pos..self.end])
-    }
-
-    fn consume(&mut self, amt: usize) {
-        let amt = amt.min(self.end - self.pos);
-        let s = &self.buf[self.pos..self.pos + amt];
-        // Slices are short (one event): a plain loop beats memchr's set-up.
-        self.line += s.iter().filter(|&&c| c == b'\n').count() as u64;
-        self.run += amt;
-        self.pos += amt;
-    }
-}
+const NOT_UTF8: &str = "Il file non è UTF-8 valido: salvarlo in UTF-8 oppure dichiarare la codifica usata (es. encoding=\"ISO-8859-1\")";
 
 /// First byte below 0x20 other than TAB, LF, CR.
 fn find_control(b: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = b.chunks_exact(8);
+    fn bad(c: u8) -> bool {
+        c < 0x20 && c != b'\t' && c != b'\n' && c != b'\r'
+    }
+    // Branch-free test of 64 bytes at a time (vectorised), then look closer.
+    let mut chunks = b.chunks_exact(64);
     let mut base = 0;
     for c in &mut chunks {
-        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        // Some byte < 0x20 (SWAR "has less than"), then look closer.
-        if (x.wrapping_sub(LO * 0x20) & !x & HI) != 0
-            && let Some(p) = c
-                .iter()
-                .position(|&c| c < 0x20 && c != b'\t' && c != b'\n' && c != b'\r')
-        {
-            return Some(base + p);
+        let mut m = 0u8;
+        for &x in c {
+            m |= u8::from(bad(x));
         }
-        base += 8;
+        if m != 0 {
+            return c.iter().position(|&x| bad(x)).map(|p| base + p);
+        }
+        base += 64;
     }
     chunks
         .remainder()
         .iter()
-        .position(|&c| c < 0x20 && c != b'\t' && c != b'\n' && c != b'\r')
+        .position(|&x| bad(x))
         .map(|p| base + p)
 }
 
@@ -534,20 +499,10 @@ mod tests {
     use super::*;
 
     fn all(input: &[u8]) -> (Vec<u8>, Option<Fault>) {
-        let mut i = Input::new(input, 1 << 20);
-        let mut out = Vec::new();
-        loop {
-            match i.fill_buf() {
-                Ok([]) => break,
-                Ok(b) => {
-                    let n = b.len();
-                    out.extend_from_slice(b);
-                    i.consume(n);
-                }
-                Err(_) => break,
-            }
-        }
-        (out, i.fault)
+        let mut i = Input::new(input);
+        let mut win = String::new();
+        while let Ok(true) = i.fill(&mut win) {}
+        (win.into_bytes(), i.take_fault(0))
     }
 
     #[test]

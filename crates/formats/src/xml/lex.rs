@@ -1,5 +1,6 @@
-//! Lexical checks quick-xml leaves to the caller: XML names, the attribute
-//! list syntax of a start tag, references and attribute-value normalisation.
+//! Lexical checks on top of the tokenizer: XML names, the attribute list
+//! syntax of a start tag (general path), references and attribute-value
+//! normalisation.
 
 use std::ops::Range;
 
@@ -66,6 +67,7 @@ pub(crate) fn is_qname(s: &str) -> bool {
 }
 
 /// Splits a QName into (prefix, local name).
+#[inline]
 pub(crate) fn split_qname(s: &str) -> (Option<&str>, &str) {
     // Names are short: a plain scan beats memchr's set-up.
     match s.bytes().position(|c| c == b':') {
@@ -90,10 +92,13 @@ pub(crate) struct RawAttr {
     pub value: Range<usize>,
     /// The value holds TAB/LF/CR or `&`: normalisation has work to do.
     pub special: bool,
+    /// The name has no colon (no prefix).
+    pub plain: bool,
 }
 
 impl RawAttr {
     /// The normalised value (see [`normalise_attr`]).
+    #[inline]
     pub fn value<'a>(&self, s: &'a str, scratch: &'a mut String) -> Result<&'a str, LexError> {
         let raw = &s[self.value.clone()];
         if self.special {
@@ -193,6 +198,7 @@ pub(crate) fn scan_attrs(s: &str, out: &mut Vec<RawAttr>) -> Result<(), LexError
             name: n0..n0 + name.len(),
             value: v0..i,
             special,
+            plain: !name.contains(':'),
         });
         i += 1;
     }

@@ -6,6 +6,7 @@ mod input;
 mod lex;
 mod reader;
 mod schema;
+mod tok;
 mod writer;
 
 pub use reader::XmlFlowReader;

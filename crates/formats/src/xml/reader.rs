@@ -2,9 +2,10 @@
 //! check of the official XSDs (see `schema.rs`) and of XML 1.0
 //! well-formedness that xmllint applies.
 
-use super::input::{Enc, FaultKind, Input, classify_label, truncate};
+use super::input::{Enc, FaultKind, classify_label, truncate};
 use super::lex::{self, RawAttr};
 use super::schema::{Content, Kind, SeqState, Step};
+use super::tok::{LexErr, Lexer, Tok};
 use crate::{FlowHeader, FlowItem, ParsedRecord, ReadError, ReadOptions};
 use casellario_domain::catalogue::{self, RuleDef};
 use casellario_domain::codes::{CodeEnum, ComposizioneFamiglia, InvCiv};
@@ -14,7 +15,7 @@ use casellario_domain::model::{
 };
 use casellario_domain::xsd::FacetError;
 use casellario_domain::{FlowType, Profile, Violation};
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesDecl, BytesStart};
 use std::collections::VecDeque;
 use std::io::BufRead;
 use std::sync::Arc;
@@ -28,37 +29,26 @@ const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 /// schema violations, flow-level violations in between; a fatal
 /// [`ReadError`] ends the stream.
 pub struct XmlFlowReader<R: BufRead> {
-    xml: quick_xml::Reader<Input<R>>,
-    buf: Vec<u8>,
+    lex: Lexer<R>,
     st: State,
 }
 
 impl<R: BufRead> XmlFlowReader<R> {
     pub fn new(input: R, opts: ReadOptions) -> Self {
-        let mut xml =
-            quick_xml::Reader::from_reader(Input::new(input, opts.limits.max_markup_bytes));
-        let c = xml.config_mut();
-        c.check_comments = true;
-        c.check_end_names = true;
-        c.expand_empty_elements = false;
-        c.trim_markup_names_in_closing_tags = true;
         XmlFlowReader {
-            xml,
-            buf: Vec::with_capacity(4096),
+            lex: Lexer::new(input, opts.limits.max_markup_bytes),
             st: State::new(opts),
         }
     }
 
     fn pump(&mut self) {
         while self.st.out.is_empty() && !self.st.finished {
-            let input = self.xml.get_mut();
-            input.mark();
-            self.st.line = input.line();
-            let enc = input.enc;
-            self.buf.clear();
-            let res = match self.xml.read_event_into(&mut self.buf) {
-                Ok(ev) => self.st.on_event(ev, enc),
-                Err(e) => Err(self.st.map_error(e, self.xml.get_mut())),
+            let enc = self.lex.enc();
+            let (line, tok) = self.lex.next_token();
+            self.st.line = line;
+            let res = match tok {
+                Ok(tok) => self.st.on_event(tok, enc),
+                Err(e) => Err(self.st.map_error(e)),
             };
             if let Err(f) = res {
                 self.st.fatal(f);
@@ -143,6 +133,9 @@ impl XsdElement for NoAttrs {
         None
     }
     fn visit_attrs(&self, _: &mut dyn FnMut(&'static str, &str)) {}
+    fn encode_attrs(&self, out: &mut Vec<u8>) {
+        out.push(0xFF);
+    }
 }
 
 struct State {
@@ -164,7 +157,6 @@ struct State {
     header_line: u64,
     stack: Vec<Frame>,
     ns: Vec<Binding>,
-    attrs: Vec<RawAttr>,
     scratch: String,
     text: String,
     tmp: Vec<Violation>,
@@ -203,7 +195,6 @@ impl State {
             header_line: 1,
             stack: Vec::with_capacity(16),
             ns: Vec::new(),
-            attrs: Vec::with_capacity(64),
             scratch: String::new(),
             text: String::new(),
             tmp: Vec::new(),
@@ -214,16 +205,19 @@ impl State {
         }
     }
 
-    fn map_error<R: BufRead>(&mut self, e: quick_xml::Error, input: &mut Input<R>) -> Fatal {
+    fn map_error(&mut self, e: LexErr) -> Fatal {
         use quick_xml::errors::{Error as QE, IllFormedError as IF, SyntaxError as SE};
-        if let Some(f) = input.fault.take() {
-            let rule = match f.kind {
-                FaultKind::Encoding => &catalogue::XML_CODIFICA,
-                FaultKind::Char => &catalogue::XML_MALFORMATO,
-                FaultKind::Limit => &catalogue::XML_LIMITE,
-            };
-            return fatal(rule, f.line, f.message);
-        }
+        let e = match e {
+            LexErr::Fault(f) => {
+                let rule = match f.kind {
+                    FaultKind::Encoding => &catalogue::XML_CODIFICA,
+                    FaultKind::Char => &catalogue::XML_MALFORMATO,
+                    FaultKind::Limit => &catalogue::XML_LIMITE,
+                };
+                return fatal(rule, f.line, f.message);
+            }
+            LexErr::Xml(e) => e,
+        };
         let line = self.line;
         match e {
             QE::Io(io) => Fatal::Io(std::io::Error::new(io.kind(), io.to_string())),
@@ -397,15 +391,18 @@ impl State {
 
     // ---- events --------------------------------------------------------
 
-    fn on_event(&mut self, ev: Event<'_>, enc: Enc) -> Result<(), Fatal> {
+    fn on_event(&mut self, ev: Tok<'_>, enc: Enc) -> Result<(), Fatal> {
         self.events += 1;
         let line = self.line;
         match ev {
-            Event::Start(e) => self.on_start(&e, false),
-            Event::Empty(e) => self.on_start(&e, true),
-            Event::End(_) => self.on_end(),
-            Event::Text(t) => {
-                let t: &str = &t;
+            Tok::Start {
+                name,
+                attrs_raw,
+                attrs,
+                empty,
+            } => self.on_start(name, attrs_raw, attrs, empty),
+            Tok::End => self.on_end(),
+            Tok::Text(t) => {
                 if memchr::memchr(b'>', t.as_bytes()).is_some()
                     && memchr::memmem::find(t.as_bytes(), b"]]>").is_some()
                 {
@@ -413,16 +410,13 @@ impl State {
                 }
                 self.on_text(t, false)
             }
-            Event::GeneralRef(r) => {
-                let c = lex::resolve_ref(&r).map_err(|e| malformed(line, e.0))?;
+            Tok::Ref(r) => {
+                let c = lex::resolve_ref(r).map_err(|e| malformed(line, e.0))?;
                 let mut b = [0u8; 4];
                 self.on_text(c.encode_utf8(&mut b), false)
             }
-            Event::CData(c) => {
-                let t: &str = &c;
-                self.on_text(t, true)
-            }
-            Event::Comment(c) => {
+            Tok::CData(c) => self.on_text(c, true),
+            Tok::Comment(c) => {
                 if c.ends_with('-') {
                     return Err(malformed(
                         line,
@@ -431,8 +425,7 @@ impl State {
                 }
                 Ok(())
             }
-            Event::PI(pi) => {
-                let target = pi.target();
+            Tok::Pi { target } => {
                 if !lex::is_name(target) || target.eq_ignore_ascii_case("xml") {
                     return Err(malformed(
                         line,
@@ -444,7 +437,8 @@ impl State {
                 }
                 Ok(())
             }
-            Event::Decl(d) => {
+            Tok::Decl(content) => {
+                let d = BytesDecl::from_start(BytesStart::from_content(content, 3));
                 if self.events != 1 {
                     return Err(malformed(
                         line,
@@ -490,12 +484,12 @@ impl State {
                 }
                 Ok(())
             }
-            Event::DocType(_) => Err(fatal(
+            Tok::DocType => Err(fatal(
                 &catalogue::XML_DTD,
                 line,
                 "Il flusso contiene una dichiarazione <!DOCTYPE>: DTD ed entità non sono ammesse, rimuoverla",
             )),
-            Event::Eof => self.on_eof(),
+            Tok::Eof => self.on_eof(),
         }
     }
 
@@ -588,7 +582,13 @@ impl State {
         }
     }
 
-    fn on_start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), Fatal> {
+    fn on_start(
+        &mut self,
+        qname: &str,
+        attrs_raw: &str,
+        attrs: Result<&[RawAttr], lex::LexError>,
+        empty: bool,
+    ) -> Result<(), Fatal> {
         let line = self.line;
         if self.stack.len() >= self.opts.limits.max_depth {
             return Err(fatal(
@@ -600,22 +600,22 @@ impl State {
                 ),
             ));
         }
-        let qname = e.name().0;
         if self.root_closed {
             return Err(malformed(
                 line,
                 "contenuto dopo la fine dell'elemento radice <Flusso>",
             ));
         }
-        let attrs_raw = e.attributes_raw();
-        lex::scan_attrs(attrs_raw, &mut self.attrs)
-            .map_err(|le| malformed(line, format_args!("nel tag <{qname}>: {}", le.0)))?;
+        let attrs =
+            attrs.map_err(|le| malformed(line, format_args!("nel tag <{qname}>: {}", le.0)))?;
         // Namespace declarations of this element, then resolution.
         let ns_len = self.ns.len();
-        for a in &self.attrs {
+        for a in attrs {
             let n = &attrs_raw[a.name.clone()];
             let prefix = if n == "xmlns" {
                 ""
+            } else if a.plain {
+                continue;
             } else if let Some(p) = n.strip_prefix("xmlns:") {
                 p
             } else {
@@ -688,7 +688,7 @@ impl State {
         {
             top.idx = n;
         }
-        self.begin(kind, attrs_raw, line)?;
+        self.begin(kind, attrs_raw, attrs, line)?;
         if empty {
             self.on_end()?;
         }
@@ -867,10 +867,16 @@ impl State {
     }
 
     /// Start of an accepted element: typed state and attributes.
-    fn begin(&mut self, kind: Kind, attrs_raw: &str, line: u64) -> Result<(), Fatal> {
+    fn begin(
+        &mut self,
+        kind: Kind,
+        attrs_raw: &str,
+        attrs: &[RawAttr],
+        line: u64,
+    ) -> Result<(), Fatal> {
         let mut tmp = std::mem::take(&mut self.tmp);
         tmp.clear();
-        let r = self.begin_inner(kind, attrs_raw, line, &mut tmp);
+        let r = self.begin_inner(kind, attrs_raw, attrs, line, &mut tmp);
         for v in tmp.drain(..) {
             self.report(v);
         }
@@ -882,16 +888,18 @@ impl State {
         &mut self,
         kind: Kind,
         attrs_raw: &str,
+        attrs: &[RawAttr],
         line: u64,
         out: &mut Vec<Violation>,
     ) -> Result<(), Fatal> {
         let ctx = AttrCtx {
             attrs_raw,
-            attrs: &self.attrs,
+            attrs,
             ns: &self.ns,
             kind,
             line,
             stack: &self.stack,
+            index: std::cell::OnceCell::new(),
         };
         let scratch = &mut self.scratch;
         match kind {
@@ -930,16 +938,16 @@ impl State {
             },
             Kind::PrestazioniSociali => {
                 self.records += 1;
-                let mut p = RecState {
+                // Built in place: the benefit is large.
+                let p = self.ps.insert(RecState {
                     el: PrestazioniSociali::default(),
                     violations: Vec::new(),
                     line,
                     pos: self.records,
-                };
+                });
                 let r = ctx.apply(&mut p.el, scratch, out);
                 // Attribute violations of the benefit are the record's own.
                 p.violations.append(out);
-                self.ps = Some(p);
                 if let Some(b) = &mut self.ben {
                     b.prestazioni += 1;
                     if b.arc.is_none() {
@@ -1222,15 +1230,26 @@ struct AttrCtx<'a> {
     kind: Kind,
     line: u64,
     stack: &'a [Frame],
+    /// Prefix → URI of the innermost binding, built when there are many
+    /// bindings (hostile input: resolution stays linear).
+    index: std::cell::OnceCell<std::collections::HashMap<&'a str, &'a str>>,
 }
 
-impl AttrCtx<'_> {
-    fn resolve(&self, prefix: &str) -> Option<&str> {
+impl<'a> AttrCtx<'a> {
+    fn resolve(&self, prefix: &str) -> Option<&'a str> {
         if prefix == "xml" {
             return Some(XML_NS);
         }
-        self.ns
-            .iter()
+        let ns: &'a [Binding] = self.ns;
+        if ns.len() > 32 {
+            let index = self.index.get_or_init(|| {
+                ns.iter()
+                    .map(|b| (b.prefix.as_str(), b.uri.as_str()))
+                    .collect()
+            });
+            return index.get(prefix).copied().filter(|u| !u.is_empty());
+        }
+        ns.iter()
             .rev()
             .find(|b| b.prefix == prefix)
             .map(|b| b.uri.as_str())
@@ -1273,13 +1292,21 @@ impl AttrCtx<'_> {
         // Attributes not declared by the element: names and uniqueness are
         // checked here (declared ones are valid names, unique by `seen`).
         let mut others: Vec<&str> = Vec::new();
+        // Past 64 of them, all names of the tag are checked at once (linear
+        // on hostile input); once they pass, nothing is left to check.
+        let mut all_checked = false;
         for a in self.attrs {
             let name = &self.attrs_raw[a.name.clone()];
             let mut other = || -> Result<(), Fatal> {
+                if all_checked {
+                    return Ok(());
+                }
                 lex::check_name(name).map_err(|e| malformed(self.line, e.0))?;
                 if others.len() > 64 {
                     lex::check_names(self.attrs_raw, self.attrs)
                         .map_err(|e| malformed(self.line, e.0))?;
+                    all_checked = true;
+                    return Ok(());
                 } else if others.contains(&name) {
                     return Err(malformed(
                         self.line,
@@ -1292,7 +1319,11 @@ impl AttrCtx<'_> {
             let value = a
                 .value(self.attrs_raw, scratch)
                 .map_err(|e| malformed(self.line, e.0))?;
-            let (prefix, local) = lex::split_qname(name);
+            let (prefix, local) = if a.plain {
+                (None, name)
+            } else {
+                lex::split_qname(name)
+            };
             match prefix {
                 None if name == "xmlns" => other()?,
                 Some("xmlns") => other()?,
