@@ -684,6 +684,23 @@ fn split_begin(b: FlowBegin<'_>) -> Result<casellario_store::FlowTx<'_>, Box<Flo
     }
 }
 
+/// Logs every position of a flow as rejected (a resubmission that cannot be accepted).
+fn reject_all(records: u64, totals: &mut Totals, log: &mut OutcomeLog) -> std::io::Result<()> {
+    for pos in 1..=records {
+        let o = RecordOutcome {
+            pos,
+            line: 0,
+            esito: Esito::Scartato,
+            codice: CodiceEsito::RichiestaInvalida,
+            ref_id: None,
+            violations: vec![],
+        };
+        totals.add(&o);
+        log.push(&o)?;
+    }
+    Ok(())
+}
+
 /// A flow whose name the ente already used: identical content means every
 /// record is a duplicate of the original outcome; different content is refused.
 fn existing_flow(
@@ -700,18 +717,7 @@ fn existing_flow(
     let mut rejected_whole = end.rejected_whole;
     if end.rejected_whole {
         // Broken resubmission: report it like any rejected flow.
-        for pos in 1..=end.records {
-            let o = RecordOutcome {
-                pos,
-                line: 0,
-                esito: Esito::Scartato,
-                codice: CodiceEsito::RichiestaInvalida,
-                ref_id: None,
-                violations: vec![],
-            };
-            totals.add(&o);
-            log.push(&o)?;
-        }
+        reject_all(end.records, &mut totals, &mut log)?;
     } else if end.sha256 == summary.content_sha256 {
         let mut err = None;
         store.for_each_receipt_row(summary.id, &mut |row| {
@@ -744,18 +750,7 @@ fn existing_flow(
         v.line = Some(1);
         extra.push(v);
         rejected_whole = true;
-        for pos in 1..=end.records {
-            let o = RecordOutcome {
-                pos,
-                line: 0,
-                esito: Esito::Scartato,
-                codice: CodiceEsito::RichiestaInvalida,
-                ref_id: None,
-                violations: vec![],
-            };
-            totals.add(&o);
-            log.push(&o)?;
-        }
+        reject_all(end.records, &mut totals, &mut log)?;
     }
     Ok(WriterResult {
         totals,

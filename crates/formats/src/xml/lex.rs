@@ -110,7 +110,7 @@ impl RawAttr {
 }
 
 /// Byte classes inside attribute values: 1 = `"`, 2 = `'`, 3 = `<`, 4 = needs normalisation.
-static VCLASS: [u8; 256] = {
+pub(crate) static VCLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     t[b'"' as usize] = 1;
     t[b'\'' as usize] = 2;

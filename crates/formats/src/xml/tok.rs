@@ -16,7 +16,7 @@
 //! [`lex::scan_attrs`]).
 
 use super::input::{Enc, Fault, FaultKind, Input};
-use super::lex::{self, LexError, RawAttr};
+use super::lex::{self, LexError, RawAttr, VCLASS};
 use quick_xml::errors::{Error as QError, IllFormedError, SyntaxError};
 use quick_xml::parser::{ElementParser, Parser, PiParser};
 use std::io::{self, BufRead};
@@ -120,19 +120,6 @@ static NAME: [u8; 256] = {
         c += 1;
     }
     t[b':' as usize] = 2;
-    t
-};
-
-/// Byte classes inside attribute values: 1 = `"`, 2 = `'`, 3 = `<`, 4 = needs normalisation.
-static VCLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b'"' as usize] = 1;
-    t[b'\'' as usize] = 2;
-    t[b'<' as usize] = 3;
-    t[b'\t' as usize] = 4;
-    t[b'\n' as usize] = 4;
-    t[b'\r' as usize] = 4;
-    t[b'&' as usize] = 4;
     t
 };
 
