@@ -70,7 +70,7 @@ fn read_with(bytes: &[u8], opts: ReadOptions) -> Read {
             }
             Ok(FlowItem::Record(p)) => {
                 assert!(r.header.is_some(), "record before header");
-                r.records.push(p);
+                r.records.push(*p);
             }
             Ok(FlowItem::FlowViolation(_)) => r.flow_violations += 1,
             Err(e) => {

@@ -50,7 +50,7 @@ fn read_opts(bytes: &[u8], opts: ReadOptions) -> Out {
             }
             Ok(FlowItem::Record(r)) => {
                 o.order.push('R');
-                o.records.push(r);
+                o.records.push(*r);
             }
             Ok(FlowItem::FlowViolation(v)) => {
                 o.order.push('F');

@@ -293,7 +293,7 @@ fn ingest_stream(
     }
     let header_rejected = flow_violations.iter().any(Violation::is_error);
 
-    let (p_tx, p_rx) = bounded::<Msg<(ParsedRecord, Option<CodiceEsito>)>>(8);
+    let (p_tx, p_rx) = bounded::<Msg<(Box<ParsedRecord>, Option<CodiceEsito>)>>(8);
     let (q_tx, q_rx) = bounded::<Msg<Prepared>>(8);
     let (b_tx, b_rx) = bounded::<Result<Begin, String>>(1);
 
@@ -500,7 +500,7 @@ fn whole_code_of(v: &[Violation]) -> CodiceEsito {
 
 fn prepare_stage(
     mut preparer: Preparer,
-    rx: Receiver<Msg<(ParsedRecord, Option<CodiceEsito>)>>,
+    rx: Receiver<Msg<(Box<ParsedRecord>, Option<CodiceEsito>)>>,
     tx: Sender<Msg<Prepared>>,
 ) {
     for msg in rx {

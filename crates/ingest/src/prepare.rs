@@ -68,13 +68,13 @@ impl Preparer {
         }
     }
 
-    pub fn prepare(&mut self, rec: ParsedRecord, forced: Option<CodiceEsito>) -> Prepared {
+    pub fn prepare(&mut self, rec: Box<ParsedRecord>, forced: Option<CodiceEsito>) -> Prepared {
         let ParsedRecord {
             pos,
             line,
             record,
             mut violations,
-        } = rec;
+        } = *rec;
         let (op, key, subject, codice, protocollo, data_rif);
         match &record {
             Record::Ps(ps) => {

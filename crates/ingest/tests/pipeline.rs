@@ -421,7 +421,7 @@ fn read_back(
     for item in it {
         match item {
             Ok(FlowItem::Header(h)) => r.header = Some(h),
-            Ok(FlowItem::Record(p)) => r.records.push(p),
+            Ok(FlowItem::Record(p)) => r.records.push(*p),
             Ok(FlowItem::FlowViolation(v)) => r.flow_violations.push(v),
             Err(e) => {
                 r.fatal = Some(e.to_string());

@@ -248,17 +248,19 @@ impl<R: BufRead> CsvFlowReader<R> {
                     }
                     continue;
                 }
-                return Ok(Some(FlowItem::Record(rec)));
+                return Ok(Some(FlowItem::Record(Box::new(rec))));
             }
             if b.flow.is_none() {
                 let h = b.header(&row, line);
                 let rec = b.record(&row, line, self.pos);
                 self.pending
-                    .extend(self.early.drain(..).map(FlowItem::Record));
-                self.pending.push_back(FlowItem::Record(rec));
+                    .extend(self.early.drain(..).map(|r| FlowItem::Record(Box::new(r))));
+                self.pending.push_back(FlowItem::Record(Box::new(rec)));
                 return Ok(Some(FlowItem::Header(h)));
             }
-            return Ok(Some(FlowItem::Record(b.record(&row, line, self.pos))));
+            return Ok(Some(FlowItem::Record(Box::new(
+                b.record(&row, line, self.pos),
+            ))));
         }
     }
 }

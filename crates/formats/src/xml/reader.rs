@@ -109,7 +109,9 @@ struct BenState {
     ben: Beneficiario,
     arc: Option<Arc<Beneficiario>>,
     violations: Vec<Violation>,
-    buffered: Vec<ParsedRecord>,
+    // Boxed: the records move on as boxes (see `FlowItem::Record`).
+    #[allow(clippy::vec_box)]
+    buffered: Vec<Box<ParsedRecord>>,
     released: bool,
     prestazioni: u32,
     line: u64,
@@ -1075,12 +1077,13 @@ impl State {
             Kind::PrestazioniSociali => self.end_ps(),
             Kind::Sinba => {
                 if let Some(s) = self.sinba.take() {
-                    self.out.push_back(Ok(FlowItem::Record(ParsedRecord {
-                        pos: s.pos,
-                        line: s.line,
-                        record: Record::Sinba(s.el),
-                        violations: s.violations,
-                    })));
+                    self.out
+                        .push_back(Ok(FlowItem::Record(Box::new(ParsedRecord {
+                            pos: s.pos,
+                            line: s.line,
+                            record: Record::Sinba(s.el),
+                            violations: s.violations,
+                        }))));
                 }
             }
             Kind::Beneficiario => self.end_ben(),
@@ -1165,7 +1168,7 @@ impl State {
         let Some(p) = self.ps.take() else { return };
         let Some(b) = &mut self.ben else { return };
         let Some(arc) = b.arc.clone() else { return };
-        let mut rec = ParsedRecord {
+        let mut rec = Box::new(ParsedRecord {
             pos: p.pos,
             line: p.line,
             record: Record::Ps(PsRecord {
@@ -1173,7 +1176,7 @@ impl State {
                 prestazione: p.el,
             }),
             violations: p.violations,
-        };
+        });
         if b.released {
             prepend(&mut rec.violations, &b.violations);
             self.out.push_back(Ok(FlowItem::Record(rec)));
