@@ -28,9 +28,14 @@ fn run(args: &[&str]) -> (i32, Value, Output) {
     (code, json, out)
 }
 
-fn validate(file: &Path, extra: &[&str]) -> (i32, Value) {
+/// Runs `casellario <cmd> FILE --format json [db] [extra]` and returns the exit code and receipt.
+fn receipt(cmd: &str, file: &Path, db: Option<&Path>, extra: &[&str]) -> (i32, Value) {
     let f = file.to_string_lossy().to_string();
-    let mut args = vec!["validate", f.as_str(), "--format", "json"];
+    let d = db.map(|d| d.to_string_lossy().to_string());
+    let mut args = vec![cmd, f.as_str(), "--format", "json"];
+    if let Some(d) = &d {
+        args.extend_from_slice(&["--db", d.as_str()]);
+    }
     args.extend_from_slice(extra);
     let (code, json, out) = run(&args);
     assert!(
@@ -41,18 +46,12 @@ fn validate(file: &Path, extra: &[&str]) -> (i32, Value) {
     (code, json)
 }
 
+fn validate(file: &Path, extra: &[&str]) -> (i32, Value) {
+    receipt("validate", file, None, extra)
+}
+
 fn import(db: &Path, file: &Path, extra: &[&str]) -> (i32, Value) {
-    let f = file.to_string_lossy().to_string();
-    let d = db.to_string_lossy().to_string();
-    let mut args = vec!["import", f.as_str(), "--format", "json", "--db", d.as_str()];
-    args.extend_from_slice(extra);
-    let (code, json, out) = run(&args);
-    assert!(
-        json.is_object(),
-        "no JSON receipt: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (code, json)
+    receipt("import", file, Some(db), extra)
 }
 
 /// Every rule code reported anywhere in a receipt.

@@ -173,19 +173,7 @@ fn persona(r: &mut R, ente: &EnteCtx, anno: i32) -> Persona {
             let (lo, hi) = eta.bounds();
             let hi = hi.min(anno - 1930);
             let y = anno - range(r, i64::from(lo), i64::from(hi)) as i32;
-            rng::date_between(
-                r,
-                Date {
-                    year: y,
-                    month: 1,
-                    day: 1,
-                },
-                Date {
-                    year: y,
-                    month: 12,
-                    day: 31,
-                },
-            )
+            rng::date_in_year(r, y)
         }
     };
     let italian_names = |r: &mut R| {
@@ -248,19 +236,7 @@ fn indirizzo(p: Place) -> Indirizzo {
 pub fn operatore_cf(r: &mut R, ente: &EnteCtx, anno: i32) -> String {
     let female = chance(r, 0.7);
     let y = anno - range(r, 25, 64) as i32;
-    let birth = rng::date_between(
-        r,
-        Date {
-            year: y,
-            month: 1,
-            day: 1,
-        },
-        Date {
-            year: y,
-            month: 12,
-            day: 31,
-        },
-    );
+    let birth = rng::date_in_year(r, y);
     let luogo = luogo_italia(r, ente, birth);
     let n = if female { names::NOMI_F } else { names::NOMI_M };
     let (cognome, nome) = (*rng::pick(r, names::COGNOMI), *rng::pick(r, n));
@@ -452,19 +428,7 @@ fn prestazione(
         ps.importo_mensile = Some(dec(total));
         (total, start)
     } else {
-        let date = rng::date_between(
-            r,
-            Date {
-                year: anno,
-                month: 1,
-                day: 1,
-            },
-            Date {
-                year: anno,
-                month: 12,
-                day: 31,
-            },
-        );
+        let date = rng::date_in_year(r, anno);
         let total = range(
             r,
             i64::from(spec.una_tantum.0) * 100,

@@ -62,6 +62,23 @@ pub fn date_between(r: &mut R, lo: Date, hi: Date) -> Date {
     Date::from_days(range(r, lo.to_days(), hi.to_days()))
 }
 
+/// A uniformly random day of `year`.
+pub fn date_in_year(r: &mut R, year: i32) -> Date {
+    date_between(
+        r,
+        Date {
+            year,
+            month: 1,
+            day: 1,
+        },
+        Date {
+            year,
+            month: 12,
+            day: 31,
+        },
+    )
+}
+
 pub fn add_days(d: Date, n: i64) -> Date {
     Date::from_days(d.to_days() + n)
 }
