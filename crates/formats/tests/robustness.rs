@@ -355,7 +355,12 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     ]
 }
 
+/// `PROPTEST_CASES` raises the count for a long local soak.
 fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
     ProptestConfig {
         cases,
         failure_persistence: None,
@@ -826,4 +831,30 @@ fn a_two_megabyte_quoted_csv_field() {
     let blanks = format!("{}\r\n{}{}", lines[0], "\r\n".repeat(1 << 20), lines[1]);
     let e = must_end(Kind::Csv, blanks.into_bytes(), "a million blank lines");
     assert!(e.fatal.is_some() || e.records == 1, "{e:?}");
+}
+
+/// A delimiter or quote dropped inside a multi-byte character: the row minus
+/// its delimiters can still be valid UTF-8 while a cell boundary splits a
+/// character (found by `mutated_csv_never_panics_nor_hangs` in CI).
+#[test]
+fn delimiter_inside_a_multibyte_character() {
+    let mut src = b"\xEF\xBB\xBF".to_vec();
+    src.extend_from_slice(&csv_corpus()[0]);
+    for at in 1..3 {
+        for inserted in [b';', b'"', b'\n'] {
+            let mut b = src.clone();
+            b.insert(at, inserted);
+            must_end(Kind::Csv, b, "delimiter inside the BOM");
+        }
+    }
+    // The same inside a character of a value: "è" is C3 A8.
+    let text = String::from_utf8(csv_corpus()[0].clone()).expect("utf-8 corpus");
+    let with_e = text.replacen(";", ";\u{e8}\u{e8};", 3).into_bytes();
+    for (i, w) in with_e.windows(2).enumerate() {
+        if w == b"\xC3\xA8" {
+            let mut b = with_e.clone();
+            b.insert(i + 1, b';');
+            must_end(Kind::Csv, b, "delimiter inside a character");
+        }
+    }
 }

@@ -453,7 +453,13 @@ impl<R: BufRead> Lexer<R> {
             start = e;
         }
         start = 0;
-        if let Ok(s) = std::str::from_utf8(data) {
+        // The delimiters are gone from `data`, so a row can be valid UTF-8 as
+        // a whole while a cell boundary cuts a character in two (a `;`
+        // inside a BOM): such a row is not UTF-8 text and is decoded per cell.
+        let utf8 = std::str::from_utf8(data)
+            .ok()
+            .filter(|s| ends.iter().all(|&e| s.is_char_boundary(e)));
+        if let Some(s) = utf8 {
             self.text.push_str(s);
             for &e in ends {
                 self.bounds.push((start, e));
