@@ -153,6 +153,19 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Starts the portal: opens or creates the database, creates the first
+    /// administrator, listens on 127.0.0.1:8080 (see casellario.toml).
+    Serve {
+        /// Configuration file (TOML; default: ./casellario.toml when present).
+        #[arg(long, env = "CASELLARIO_CONFIG")]
+        config: Option<PathBuf>,
+        /// Database file (overrides the configuration).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Address to listen on (overrides the configuration).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Prints the rules catalogue (Markdown), as shipped in docs/REGOLE.md.
     Regole,
     /// Benchmark: xmllint's streaming XSD validation vs validate and import, on a generated flow.
@@ -168,9 +181,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let serving = std::env::args().nth(1).as_deref() == Some("serve");
+    // A server logs its requests; the other commands only their warnings.
+    let default_filter = if serving {
+        "info,tower_http=info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(io::stderr)
         .init();
@@ -292,11 +313,55 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             runs,
             seed,
         } => bench::run(records, runs, seed),
+        Command::Serve { config, db, listen } => serve(config, db, listen),
         Command::Regole => {
             print!("{}", casellario_domain::rules::catalogue_markdown());
             Ok(0)
         }
     }
+}
+
+fn serve(
+    config: Option<PathBuf>,
+    db: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<u8, CliError> {
+    let mut cfg = casellario_server::Config::load(config.as_deref())
+        .map_err(|e| CliError::Msg(e.to_string()))?;
+    if let Some(db) = db {
+        cfg.db = db;
+    }
+    if let Some(l) = listen {
+        cfg.listen = l;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let state =
+            casellario_server::AppState::new(cfg).map_err(|e| CliError::Msg(e.to_string()))?;
+        let admin_pw = std::env::var("CASELLARIO_ADMIN_PASSWORD").ok();
+        match casellario_server::bootstrap_admin(&state, admin_pw).await {
+            Ok(Some(pw)) => {
+                // Printed once, on the terminal that started the server.
+                eprintln!("Creato l'amministratore iniziale.");
+                eprintln!("  utente:   admin");
+                eprintln!("  password: {pw}");
+                eprintln!("  (da cambiare al primo accesso; non verrà mostrata di nuovo)");
+            }
+            Ok(None) => {}
+            Err(e) => return Err(CliError::Msg(e.message)),
+        }
+        eprintln!(
+            "Casellario in ascolto su http://{} (database {})",
+            state.cfg.listen,
+            state.db.path().display()
+        );
+        casellario_server::serve(state)
+            .await
+            .map_err(|e| CliError::Msg(e.to_string()))?;
+        Ok(0)
+    })
 }
 
 fn open_store(db: &Path) -> Result<Store, CliError> {

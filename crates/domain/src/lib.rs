@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate does no I/O. Everything here is a pure
 //! function of its inputs (reference tables are compiled in).
 
+pub mod access;
 pub mod catalogue;
 pub mod cf;
 pub mod codec;

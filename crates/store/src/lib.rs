@@ -59,6 +59,7 @@
 //! in `flow_commit`), not by a `flow_id` index; outcomes have `UNIQUE
 //! (flow_id, pos)`; cancellations `UNIQUE (target)`.
 
+pub mod portal;
 mod sqlite;
 
 use casellario_domain::{Channel, CodiceEsito, Esito, FlowType, Profile, Violation};
@@ -241,6 +242,9 @@ pub enum StoreError {
     /// The schema could not be brought to the current version.
     #[error("migration failed: {0}")]
     Migration(String),
+    /// A uniqueness constraint refused the row (username or ente codice taken).
+    #[error("already exists: {0}")]
+    Conflict(String),
     /// Stored data does not decode or breaks an invariant.
     #[error("corrupt register: {0}")]
     Corrupt(String),

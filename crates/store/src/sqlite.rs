@@ -1,5 +1,7 @@
 //! SQLite implementation of the register.
 
+mod portal;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,10 +25,16 @@ macro_rules! flow_select {
 
 /// Embedded migrations, applied in order; migration `i` brings
 /// `user_version` to `i + 1`.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        "0002_portal",
+        include_str!("../migrations/sqlite/0002_portal.sql"),
+    ),
+];
 
 /// The register on one SQLite connection.
 pub struct Store {

@@ -1,0 +1,142 @@
+//! Configuration of `casellario serve`: defaults in code, then an optional
+//! TOML file, then `CASELLARIO_*` environment variables (figment).
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Database file (created and migrated when missing).
+    pub db: PathBuf,
+    /// Send cookies with `Secure` and the `__Host-` prefix (behind HTTPS).
+    pub cookie_secure: bool,
+    /// Session lifetime, in minutes.
+    pub session_minutes: u32,
+    /// Failed logins before an account is locked.
+    pub lockout_threshold: u32,
+    /// How long a locked account stays locked, in minutes.
+    pub lockout_minutes: u32,
+    /// Login attempts per minute allowed from one address.
+    pub login_per_minute: u32,
+    /// Largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Largest form or other request body, in bytes.
+    pub max_form_bytes: usize,
+    /// Validation profile of the portal: "strict" or "compat".
+    pub profile: String,
+    /// Directory for uploads being processed (default: the system's temp dir).
+    pub spool_dir: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            db: PathBuf::from("casellario.db"),
+            cookie_secure: false,
+            session_minutes: 8 * 60,
+            lockout_threshold: 5,
+            lockout_minutes: 15,
+            login_per_minute: 10,
+            max_upload_bytes: 4 << 30,
+            max_form_bytes: 256 << 10,
+            profile: "strict".into(),
+            spool_dir: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configurazione non valida: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Defaults → `file` (if given, or `casellario.toml` when present) →
+    /// environment (`CASELLARIO_LISTEN`, `CASELLARIO_DB`, ...).
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(f) => {
+                if !f.exists() {
+                    return Err(ConfigError(format!("file {} non trovato", f.display())));
+                }
+                fig = fig.merge(Toml::file(f));
+            }
+            None => fig = fig.merge(Toml::file("casellario.toml")),
+        }
+        // Variables the server does not read (CASELLARIO_ADMIN_PASSWORD, the
+        // test switches) are kept out so deny_unknown_fields stays useful.
+        let known = [
+            "LISTEN",
+            "DB",
+            "COOKIE_SECURE",
+            "SESSION_MINUTES",
+            "LOCKOUT_THRESHOLD",
+            "LOCKOUT_MINUTES",
+            "LOGIN_PER_MINUTE",
+            "MAX_UPLOAD_BYTES",
+            "MAX_FORM_BYTES",
+            "PROFILE",
+            "SPOOL_DIR",
+        ];
+        fig = fig.merge(
+            Env::prefixed("CASELLARIO_")
+                .filter(move |k| known.iter().any(|n| k.as_str().eq_ignore_ascii_case(n))),
+        );
+        let cfg: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if casellario_domain::Profile::from_wire(&self.profile).is_none() {
+            return Err(ConfigError(format!(
+                "profile deve essere \"strict\" o \"compat\", non {:?}",
+                self.profile
+            )));
+        }
+        if self.session_minutes == 0 || self.login_per_minute == 0 || self.lockout_threshold == 0 {
+            return Err(ConfigError(
+                "session_minutes, login_per_minute e lockout_threshold devono essere > 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn profile(&self) -> casellario_domain::Profile {
+        casellario_domain::Profile::from_wire(&self.profile)
+            .unwrap_or(casellario_domain::Profile::Strict)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_listen_on_loopback_8080() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.check().is_ok());
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:9999\"\nprofile = \"compat\"\n").expect("write");
+        let c = Config::load(Some(&f)).expect("load");
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.profile(), casellario_domain::Profile::Compat);
+        std::fs::write(&f, "porta = 1\n").expect("write");
+        assert!(Config::load(Some(&f)).is_err());
+        std::fs::write(&f, "profile = \"lax\"\n").expect("write");
+        assert!(Config::load(Some(&f)).is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! The portal's pages, one module per section.
+
+pub mod flussi;
+mod home;
+mod session;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(session::routes())
+        .merge(home::routes())
+        .merge(flussi::routes())
+}
+
+/// `GET /status`: health for load balancers and operators. 200 when the
+/// database answers, 503 otherwise.
+pub async fn status(State(state): State<AppState>) -> Response {
+    let probe = state.db.run(|s| Ok(s.schema_version()?)).await;
+    match probe {
+        Ok(v) => Json(serde_json::json!({
+            "stato": "ok",
+            "versione": env!("CARGO_PKG_VERSION"),
+            "schema_db": v,
+        }))
+        .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"stato": "non disponibile", "codice": e.code})),
+        )
+            .into_response(),
+    }
+}
+
+/// A `next` target is followed only when it is a path of this site.
+pub fn safe_next(next: &str) -> &str {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.contains(['\r', '\n']);
+    if ok { next } else { "/" }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_local_next_targets() {
+        use super::safe_next;
+        assert_eq!(safe_next("/flussi?p=2"), "/flussi?p=2");
+        assert_eq!(safe_next("//evil.example"), "/");
+        assert_eq!(safe_next("https://evil.example"), "/");
+        assert_eq!(safe_next("/\\evil"), "/");
+        assert_eq!(safe_next(""), "/");
+    }
+}
