@@ -1,0 +1,334 @@
+//! End-to-end tests in a real browser: the server runs in-process on a
+//! random port, headless Chromium is driven through ChromeDriver
+//! (WebDriver, fantoccini), every main page is checked with axe-core
+//! (vendored in `tests/e2e/axe.min.js`, MPL-2.0) and screenshotted into
+//! `$CARGO_TARGET_TMPDIR/screenshots/`.
+//!
+//! Needs `chromium` and `chromedriver` (Debian: `chromium`,
+//! `chromium-driver`). Without them the test is skipped loudly, unless
+//! `CASELLARIO_REQUIRE_EXTERNAL=1` (CI), where it fails.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use casellario_domain::access::{EnteKind, Role};
+use casellario_server::{AppState, Config, auth};
+use casellario_store::portal::{EnteAttrs, NewAccount};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const AXE: &str = include_str!("e2e/axe.min.js");
+const PASSWORD: &str = "Prova-Password-2026";
+
+fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
+    if let Ok(p) = std::env::var(env) {
+        return Some(PathBuf::from(p));
+    }
+    candidates.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+fn required() -> bool {
+    std::env::var("CASELLARIO_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
+}
+
+/// Kills ChromeDriver when the test ends, however it ends.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn start_driver(chromedriver: &Path) -> (Driver, u16) {
+    let port = free_port();
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (driver, port);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("chromedriver did not start on port {port}");
+}
+
+/// The register with two enti, an operator each, and an administrator.
+async fn start_server(dir: &Path) -> SocketAddr {
+    let cfg = Config {
+        db: dir.join("e2e.db"),
+        ..Config::default()
+    };
+    let state = AppState::new(cfg).expect("state");
+    let hash = auth::hash_password(PASSWORD).expect("hash");
+    state
+        .db
+        .run(move |s| {
+            let attrs = |d: &'static str, b: &'static str| EnteAttrs {
+                denominazione: d,
+                belfiore: b,
+                tipo: EnteKind::Comune,
+                attivo: true,
+            };
+            let a = s.create_ente("G479", &attrs("Comune di Pesaro", "G479"), None)?;
+            let b = s.create_ente("A944", &attrs("Comune di Bologna", "A944"), None)?;
+            for (u, n, r, e) in [
+                ("admin", "Amministratore", Role::Amministratore, None),
+                ("op.pesaro", "Maria Bianchi", Role::Operatore, Some(a)),
+                ("op.bologna", "Luca Verdi", Role::Operatore, Some(b)),
+                ("auditor", "Anna Neri", Role::Auditor, None),
+            ] {
+                s.create_account(&NewAccount {
+                    username: u,
+                    nome: n,
+                    role: r,
+                    ente_id: e,
+                    password_hash: &hash,
+                    must_change: false,
+                })?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("seed");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(casellario_server::serve_on(listener, state));
+    addr
+}
+
+async fn browser(driver_port: u16, chromium: &Path, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium.to_string_lossy(),
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--window-size=1280,1400",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    ClientBuilder::rustls()
+        .expect("tls")
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .expect("webdriver session")
+}
+
+struct Run {
+    base: String,
+    shots: PathBuf,
+    /// (page, serious+critical violations, all violations)
+    axe: Vec<(String, usize, usize)>,
+}
+
+impl Run {
+    /// Screenshot and axe-core check of the page the browser shows.
+    async fn check_page(&mut self, c: &Client, name: &str) {
+        let png = c.screenshot().await.expect("screenshot");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).expect("save screenshot");
+        c.execute(AXE, vec![]).await.expect("inject axe");
+        let result = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})
+                    .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                        nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))))
+                    .catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));",
+                vec![],
+            )
+            .await
+            .expect("axe run");
+        let violations = result.as_array().cloned().unwrap_or_default();
+        let bad: Vec<&Value> = violations
+            .iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .collect();
+        for v in &violations {
+            eprintln!(
+                "axe [{name}] {} ({}): {} — {}",
+                v["id"], v["impact"], v["help"], v["nodes"]
+            );
+        }
+        self.axe
+            .push((name.to_string(), bad.len(), violations.len()));
+    }
+
+    async fn goto(&self, c: &Client, path: &str) {
+        c.goto(&format!("{}{path}", self.base)).await.expect("goto");
+    }
+}
+
+async fn login(run: &Run, c: &Client, user: &str) {
+    run.goto(c, "/login").await;
+    c.find(Locator::Id("username"))
+        .await
+        .expect("username field")
+        .send_keys(user)
+        .await
+        .expect("type");
+    c.find(Locator::Id("password"))
+        .await
+        .expect("password field")
+        .send_keys(PASSWORD)
+        .await
+        .expect("type");
+    c.find(Locator::Css("form[action='/login'] button[type=submit]"))
+        .await
+        .expect("login button")
+        .click()
+        .await
+        .expect("click");
+    c.wait()
+        .for_element(Locator::Css("h1"))
+        .await
+        .expect("page after login");
+}
+
+async fn logout(c: &Client) {
+    c.find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .expect("logout button")
+        .click()
+        .await
+        .expect("click");
+    c.wait()
+        .for_element(Locator::Id("username"))
+        .await
+        .expect("back to login");
+}
+
+async fn text(c: &Client) -> String {
+    c.find(Locator::Css("main"))
+        .await
+        .expect("main")
+        .text()
+        .await
+        .expect("text")
+}
+
+#[test]
+fn portal_in_a_real_browser() {
+    let chromium = find_program(
+        "CHROMIUM",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    );
+    let chromedriver = find_program("CHROMEDRIVER", &["/usr/bin/chromedriver"]);
+    let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
+        assert!(
+            !required(),
+            "CASELLARIO_REQUIRE_EXTERNAL=1 but chromium/chromedriver are missing"
+        );
+        eprintln!(
+            "\n!!! SKIPPED portal_in_a_real_browser: chromium or chromedriver not found \
+             (apt-get install chromium chromium-driver) !!!\n"
+        );
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let addr = start_server(dir.path()).await;
+        let (_driver, port) = start_driver(&chromedriver);
+        let profile = dir.path().join("chromium-profile");
+        let c = browser(port, &chromium, &profile).await;
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+        std::fs::create_dir_all(&shots).expect("screenshot dir");
+        let mut run = Run {
+            base: format!("http://{addr}"),
+            shots,
+            axe: Vec::new(),
+        };
+
+        // Not signed in: every page leads to the login page.
+        run.goto(&c, "/").await;
+        c.wait()
+            .for_element(Locator::Id("username"))
+            .await
+            .expect("login page");
+        run.check_page(&c, "01-accesso").await;
+
+        // A wrong password: the Italian message, no session.
+        c.find(Locator::Id("username"))
+            .await
+            .expect("f")
+            .send_keys("op.pesaro")
+            .await
+            .expect("t");
+        c.find(Locator::Id("password"))
+            .await
+            .expect("f")
+            .send_keys("sbagliata")
+            .await
+            .expect("t");
+        c.find(Locator::Css("form[action='/login'] button"))
+            .await
+            .expect("b")
+            .click()
+            .await
+            .expect("c");
+        c.wait()
+            .for_element(Locator::Css(".alert-danger"))
+            .await
+            .expect("error shown");
+        assert!(
+            text(&c)
+                .await
+                .contains("Nome utente o password non corretti")
+        );
+
+        login(&run, &c, "op.pesaro").await;
+        assert!(text(&c).await.contains("Comune di Pesaro"));
+        run.check_page(&c, "02-cruscotto-ente").await;
+
+        run.goto(&c, "/informazioni").await;
+        run.check_page(&c, "10-informazioni").await;
+
+        run.goto(&c, "/password").await;
+        run.check_page(&c, "11-cambia-password").await;
+
+        logout(&c).await;
+        login(&run, &c, "admin").await;
+        assert!(text(&c).await.contains("Cruscotto nazionale"));
+        run.check_page(&c, "20-cruscotto-inps").await;
+        logout(&c).await;
+
+        c.close().await.expect("close browser");
+
+        eprintln!("\naxe-core (WCAG 2.1 A/AA + best practice), per page:");
+        for (page, bad, all) in &run.axe {
+            eprintln!("  {page:<28} serious/critical: {bad}  all: {all}");
+        }
+        eprintln!("screenshots in {}", run.shots.display());
+        let failing: Vec<_> = run.axe.iter().filter(|(_, bad, _)| *bad > 0).collect();
+        assert!(
+            failing.is_empty(),
+            "serious or critical accessibility violations: {failing:?}"
+        );
+    });
+}
