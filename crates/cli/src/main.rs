@@ -8,6 +8,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod bench_portal;
 mod export;
 
 use casellario_domain::{Channel, Date, FlowType, Profile};
@@ -177,6 +178,10 @@ enum Command {
         runs: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Benchmark the portal instead: page times on a register of
+        /// `--records` records, and an upload through the web vs import.
+        #[arg(long)]
+        portal: bool,
     },
 }
 
@@ -310,8 +315,15 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Bench {
             records,
+            seed,
+            portal: true,
+            ..
+        } => bench_portal::run(records, seed),
+        Command::Bench {
+            records,
             runs,
             seed,
+            portal: false,
         } => bench::run(records, runs, seed),
         Command::Serve { config, db, listen } => serve(config, db, listen),
         Command::Regole => {
