@@ -1,7 +1,10 @@
 //! The portal's pages, one module per section.
 
+mod acquisizione;
+mod consultazione;
 pub mod flussi;
 mod home;
+mod record_form;
 mod session;
 
 use axum::Router;
@@ -16,6 +19,8 @@ pub fn routes() -> Router<AppState> {
         .merge(session::routes())
         .merge(home::routes())
         .merge(flussi::routes())
+        .merge(acquisizione::routes())
+        .merge(consultazione::routes())
 }
 
 /// `GET /status`: health for load balancers and operators. 200 when the
