@@ -276,12 +276,12 @@ pub fn run(records: u64, seed: u64) -> Result<u8, CliError> {
         (
             "Consultazione: ricerca per codice fiscale",
             &op,
-            format!("/consultazione?cf={cf}"),
+            format!("/consultazione?soggetto={cf}"),
         ),
         (
             "Consultazione: ricerca per codice prestazione",
             &op,
-            "/consultazione?codice_prestazione=A1.04".into(),
+            "/consultazione?codice=A1.04".into(),
         ),
         (
             "Consultazione: scheda del record",
