@@ -22,6 +22,69 @@ use serde_json::{Value, json};
 const AXE: &str = include_str!("e2e/axe.min.js");
 const PASSWORD: &str = "Prova-Password-2026";
 
+const CF: &str = "RSSMRA80A01H501U";
+
+/// A PS/PSA benefit whose shares sum to 60 + `quota_utente`.
+fn ps_fields(quota_utente: &str) -> Value {
+    json!({
+        "cf_operatore": CF,
+        "b_CodiceFiscale": CF,
+        "a_Cognome": "Rossi", "a_Nome": "Mario", "a_AnnoNascita": "1980",
+        "a_LuogoNascita": "H501", "a_Genere": "1", "a_CodiceCittadinanza": "380",
+        "r1_CodiceNazione": "380", "r1_CodiceRegione": "08", "r1_CodiceComune": "058091",
+        "p_TipoOperazione": "I", "p_CodicePrestazione": "A1.04",
+        "p_DenominazionePrestazione": "Contributo economico",
+        "p_ProtocolloDomanda": "PROT-2025-1", "p_CaratterePrestazione": "1",
+        "p_PresenzaProvaMezzi": "4", "p_PresaCarico": "2",
+        "p_DataInizioPrestazione": "2025-01-01", "p_DataFinePrestazione": "2025-12-31",
+        "p_PeriodoErogazione": "12", "p_ImportoMensile": "100,00",
+        "p_ImportoQuotaEnte": "60", "p_ImportoQuotaUtente": quota_utente,
+    })
+}
+
+/// Sets form controls by name as a person would (then fires `change`, so
+/// the page's conditional fields react).
+async fn fill(c: &Client, fields: &Value) {
+    c.execute(
+        "for (const [k, v] of Object.entries(arguments[0])) {
+             const el = document.getElementsByName(k)[0];
+             if (!el) throw new Error('no field ' + k);
+             el.value = v;
+             el.dispatchEvent(new Event('change', {bubbles: true}));
+         }",
+        vec![fields.clone()],
+    )
+    .await
+    .expect("fill form");
+}
+
+async fn submit(c: &Client, css: &str) {
+    let button = c.find(Locator::Css(css)).await.expect("submit button");
+    // Long forms: bring the button to the middle of the window first.
+    c.execute(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});",
+        vec![serde_json::to_value(&button).expect("element")],
+    )
+    .await
+    .expect("scroll");
+    button.click().await.expect("click");
+}
+
+async fn wait_text(c: &Client, needle: &str) {
+    for _ in 0..200 {
+        if let Ok(body) = c.source().await
+            && body.contains(needle)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "page never showed {needle:?}: {}",
+        c.source().await.unwrap_or_default()
+    );
+}
+
 fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
     if let Ok(p) = std::env::var(env) {
         return Some(PathBuf::from(p));
@@ -306,6 +369,56 @@ fn portal_in_a_real_browser() {
         assert!(text(&c).await.contains("Comune di Pesaro"));
         run.check_page(&c, "02-cruscotto-ente").await;
 
+        // Acquisizione: a form with an error, the message by the field, the
+        // correction typed in, the receipt.
+        run.goto(&c, "/acquisizione").await;
+        run.check_page(&c, "03-acquisizione").await;
+        run.goto(&c, "/acquisizione/ps").await;
+        fill(&c, &ps_fields("30")).await;
+        submit(&c, "main form[method=post] button[type=submit]").await;
+        let err = c
+            .wait()
+            .for_element(Locator::Id("p_ImportoQuotaEnte-error"))
+            .await
+            .expect("error by the field");
+        assert!(
+            err.text()
+                .await
+                .expect("text")
+                .contains("La somma delle quote")
+        );
+        assert!(c.find(Locator::Css(".error-summary")).await.is_ok());
+        run.check_page(&c, "04-acquisizione-errore").await;
+        let quota = c
+            .find(Locator::Id("p_ImportoQuotaUtente"))
+            .await
+            .expect("field");
+        quota.clear().await.expect("clear");
+        quota.send_keys("40").await.expect("type");
+        submit(&c, "main form[method=post] button[type=submit]").await;
+        wait_text(&c, "Dati acquisiti").await;
+        run.check_page(&c, "05-acquisizione-ricevuta").await;
+
+        // Consultazione: search the person, open the record.
+        run.goto(&c, "/consultazione").await;
+        c.find(Locator::Id("f-soggetto"))
+            .await
+            .expect("field")
+            .send_keys(CF)
+            .await
+            .expect("type");
+        submit(&c, "form[role=search] button[type=submit]").await;
+        let link = c
+            .wait()
+            .for_element(Locator::Css("a[href^='/consultazione/record/']"))
+            .await
+            .expect("a result");
+        run.check_page(&c, "06-consultazione-ricerca").await;
+        let record_path = link.attr("href").await.expect("attr").expect("href");
+        link.click().await.expect("open record");
+        wait_text(&c, "Rossi").await;
+        run.check_page(&c, "07-scheda-record").await;
+
         run.goto(&c, "/informazioni").await;
         run.check_page(&c, "10-informazioni").await;
 
@@ -313,6 +426,17 @@ fn portal_in_a_real_browser() {
         run.check_page(&c, "11-cambia-password").await;
 
         logout(&c).await;
+
+        // Another ente's operator cannot reach the record, even knowing its address.
+        login(&run, &c, "op.bologna").await;
+        run.goto(&c, &record_path).await;
+        wait_text(&c, "NON_TROVATO").await;
+        assert!(!text(&c).await.contains("Rossi"));
+        run.check_page(&c, "12-record-di-altro-ente").await;
+        run.goto(&c, &format!("/consultazione?soggetto={CF}")).await;
+        assert!(!text(&c).await.contains("/consultazione/record/"));
+        logout(&c).await;
+
         login(&run, &c, "admin").await;
         assert!(text(&c).await.contains("Cruscotto nazionale"));
         run.check_page(&c, "20-cruscotto-inps").await;
