@@ -1,7 +1,10 @@
 //! The portal's pages, one module per section.
 
+mod admin;
 pub mod flussi;
 mod home;
+mod informazioni;
+mod registro;
 mod session;
 
 use axum::Router;
@@ -16,6 +19,9 @@ pub fn routes() -> Router<AppState> {
         .merge(session::routes())
         .merge(home::routes())
         .merge(flussi::routes())
+        .merge(admin::routes())
+        .merge(registro::routes())
+        .merge(informazioni::routes())
 }
 
 /// `GET /status`: health for load balancers and operators. 200 when the
