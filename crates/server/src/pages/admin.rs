@@ -266,9 +266,11 @@ fn check_ente_attrs(f: &EnteForm, errors: &mut Errors) -> Option<EnteKind> {
 }
 
 fn check_codice(codice: &str, errors: &mut Errors) {
+    // The flow name starts with the codice: `^[A-Z0-9]{1,32}\.` and at most
+    // 50 characters in all.
     let ok_chars = codice
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
     if codice.is_empty() {
         errors.add(
             "codice",
@@ -279,7 +281,7 @@ fn check_codice(codice: &str, errors: &mut Errors) {
         errors.add(
             "codice",
             "Codice ente",
-            "Il codice può contenere solo lettere, cifre, trattino e trattino basso, al massimo 20 caratteri (il nome dei flussi non deve superare 50 caratteri).",
+            "Il codice può contenere solo lettere e cifre, senza spazi né simboli, al massimo 20 caratteri: il nome dei flussi inizia con il codice e non deve superare 50 caratteri.",
         );
     }
 }
