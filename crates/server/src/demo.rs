@@ -210,8 +210,18 @@ fn fill_blocking(
         let seed = opts.seed.wrapping_mul(1000).wrapping_add(i as u64 * 10);
         let plan = [
             (FlowType::PsPsaSina, opts.records, today.year - 1, seed),
-            (FlowType::PsPsaSina, opts.records / 2, today.year - 2, seed + 1),
-            (FlowType::Sinba, (opts.records / 5).max(1), today.year - 1, seed + 2),
+            (
+                FlowType::PsPsaSina,
+                opts.records / 2,
+                today.year - 2,
+                seed + 1,
+            ),
+            (
+                FlowType::Sinba,
+                (opts.records / 5).max(1),
+                today.year - 1,
+                seed + 2,
+            ),
         ];
         let mut kept: Vec<(Arc<Beneficiario>, PrestazioniSociali)> = Vec::new();
         let mut first_nome = String::new();
@@ -255,8 +265,8 @@ fn fill_blocking(
                 h.ente.denominazione = Some(e.denominazione.into());
                 h
             };
-            let mut w = XmlFlowWriter::new(Vec::new(), FlowType::PsPsaSina, &header)
-                .map_err(io_err)?;
+            let mut w =
+                XmlFlowWriter::new(Vec::new(), FlowType::PsPsaSina, &header).map_err(io_err)?;
             for (b, p) in kept.iter().take(2) {
                 let mut c = p.clone();
                 c.tipo_operazione = Some(TipoOperazione::Cancellazione);

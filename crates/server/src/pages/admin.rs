@@ -14,10 +14,10 @@ use axum::{Form, Router};
 use casellario_domain::access::{EnteKind, Permission, Role};
 use casellario_domain::reference;
 use casellario_store::EnteId;
+use casellario_store::StoreError;
 use casellario_store::portal::{
     Account, AccountId, EnteAttrs, EnteProfile, EnteStats, NewAccount, NewAuditEvent,
 };
-use casellario_store::StoreError;
 use serde::Deserialize;
 
 use crate::auth::{self, CurrentUser};
@@ -747,7 +747,11 @@ fn role_and_ente(
 
 fn check_nome(nome: &str, errors: &mut Errors) {
     if nome.trim().is_empty() {
-        errors.add("nome", "Nome e cognome", "Indicare nome e cognome dell'utente.");
+        errors.add(
+            "nome",
+            "Nome e cognome",
+            "Indicare nome e cognome dell'utente.",
+        );
     } else if nome.trim().chars().count() > 100 {
         errors.add(
             "nome",
@@ -925,9 +929,7 @@ async fn user_detail(
                 "Utente creato. Al primo accesso dovrà cambiare la password.",
             )
         }
-        Some("modificato") => {
-            page.chrome = page.chrome.with_flash("success", "Utente aggiornato.")
-        }
+        Some("modificato") => page.chrome = page.chrome.with_flash("success", "Utente aggiornato."),
         _ => {}
     }
     Ok(html(&page)?.into_response())

@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use casellario_domain::catalogue::RuleDef;
 use casellario_domain::codes::{CodeTable, all_tables};
-use casellario_domain::reference::{self, BelfioreComune, Comune, Prestazione, Regione, StatoEstero};
+use casellario_domain::reference::{
+    self, BelfioreComune, Comune, Prestazione, Regione, StatoEstero,
+};
 use casellario_domain::{Category, Date};
 use serde::Deserialize;
 
@@ -147,9 +149,7 @@ async fn prestazioni(
         .iter()
         .filter(|p| f.sezione.is_empty() || p.section == f.sezione)
         .filter(|p| {
-            q.is_empty()
-                || p.code.to_lowercase().contains(&q)
-                || p.name.to_lowercase().contains(&q)
+            q.is_empty() || p.code.to_lowercase().contains(&q) || p.name.to_lowercase().contains(&q)
         })
         .filter(|p| !vigenti || p.valid_on(today))
         .collect();
@@ -211,7 +211,8 @@ async fn tabelle(
     let (comune, storici, stato) = if codice.is_empty() {
         (None, &[][..], None)
     } else {
-        let comune = reference::comune_by_belfiore(&codice).or_else(|| reference::comune_istat(&codice));
+        let comune =
+            reference::comune_by_belfiore(&codice).or_else(|| reference::comune_istat(&codice));
         let storici = if codice.len() == 4 {
             reference::belfiore_comune(&codice)
         } else {
@@ -371,9 +372,13 @@ mod markdown {
             let after = &rest[open + 1..];
             let parsed = after.find("](").and_then(|close| {
                 let target_start = close + 2;
-                after[target_start..]
-                    .find(')')
-                    .map(|end| (close, &after[target_start..target_start + end], target_start + end + 1))
+                after[target_start..].find(')').map(|end| {
+                    (
+                        close,
+                        &after[target_start..target_start + end],
+                        target_start + end + 1,
+                    )
+                })
             });
             match parsed {
                 Some((close, target, consumed))
@@ -572,10 +577,21 @@ mod markdown {
 
         #[test]
         fn renders_the_subset() {
-            let h = to_html("# Titolo `A`\n\nUn **grassetto** e <b>, [link](#x).\n\n- uno\n  - due\n- tre\n\n| a | b \\| c |\n|---|---|\n| `x` | y |\n");
-            assert!(h.contains("<h1 id=\"titolo-a\">Titolo <code>A</code></h1>"), "{h}");
-            assert!(h.contains("<strong>grassetto</strong> e &lt;b&gt;, <a href=\"#x\">link</a>."), "{h}");
-            assert!(h.contains("<li>uno\n<ul>\n<li>due</li>\n</ul>\n</li>\n<li>tre</li>"), "{h}");
+            let h = to_html(
+                "# Titolo `A`\n\nUn **grassetto** e <b>, [link](#x).\n\n- uno\n  - due\n- tre\n\n| a | b \\| c |\n|---|---|\n| `x` | y |\n",
+            );
+            assert!(
+                h.contains("<h1 id=\"titolo-a\">Titolo <code>A</code></h1>"),
+                "{h}"
+            );
+            assert!(
+                h.contains("<strong>grassetto</strong> e &lt;b&gt;, <a href=\"#x\">link</a>."),
+                "{h}"
+            );
+            assert!(
+                h.contains("<li>uno\n<ul>\n<li>due</li>\n</ul>\n</li>\n<li>tre</li>"),
+                "{h}"
+            );
             assert!(h.contains("<th scope=\"col\">b | c</th>"), "{h}");
             assert!(h.contains("<td><code>x</code></td>"), "{h}");
             assert!(!to_html("[x](javascript:alert(1))").contains("href"));
