@@ -166,6 +166,10 @@ enum Command {
         /// Address to listen on (overrides the configuration).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Fills an empty database with demo enti, accounts and flows
+        /// (does nothing on a database that already has enti or flows).
+        #[arg(long)]
+        demo: bool,
     },
     /// Prints the rules catalogue (Markdown), as shipped in docs/REGOLE.md.
     Regole,
@@ -325,7 +329,12 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             seed,
             portal: false,
         } => bench::run(records, runs, seed),
-        Command::Serve { config, db, listen } => serve(config, db, listen),
+        Command::Serve {
+            config,
+            db,
+            listen,
+            demo,
+        } => serve(config, db, listen, demo),
         Command::Regole => {
             print!("{}", casellario_domain::rules::catalogue_markdown());
             Ok(0)
@@ -337,6 +346,7 @@ fn serve(
     config: Option<PathBuf>,
     db: Option<PathBuf>,
     listen: Option<std::net::SocketAddr>,
+    demo: bool,
 ) -> Result<u8, CliError> {
     let mut cfg = casellario_server::Config::load(config.as_deref())
         .map_err(|e| CliError::Msg(e.to_string()))?;
@@ -363,6 +373,35 @@ fn serve(
             }
             Ok(None) => {}
             Err(e) => return Err(CliError::Msg(e.message)),
+        }
+        if demo {
+            let started = std::time::Instant::now();
+            match casellario_server::demo::fill(&state).await {
+                Ok(Some(d)) => {
+                    eprintln!(
+                        "Dati dimostrativi caricati in {:.1} s: {} enti, {} flussi, {} record ({} scartati).",
+                        started.elapsed().as_secs_f64(),
+                        d.enti,
+                        d.flows,
+                        d.records,
+                        d.scartati
+                    );
+                    eprintln!("Utenti dimostrativi (password per tutti: {}):", d.password);
+                    for a in &d.accounts {
+                        eprintln!(
+                            "  {:<22} {:<16} {}{}",
+                            a.username,
+                            a.role.label(),
+                            a.nome,
+                            a.ente.as_deref().map(|e| format!(" — {e}")).unwrap_or_default()
+                        );
+                    }
+                }
+                Ok(None) => eprintln!(
+                    "--demo: il database contiene già enti o flussi, dati dimostrativi non caricati."
+                ),
+                Err(e) => return Err(CliError::Msg(e.message)),
+            }
         }
         eprintln!(
             "Casellario in ascolto su http://{} (database {})",

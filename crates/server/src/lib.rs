@@ -12,6 +12,7 @@ pub mod assets;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod fmt;
 mod pages;

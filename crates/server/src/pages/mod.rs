@@ -1,10 +1,13 @@
 //! The portal's pages, one module per section.
 
 mod acquisizione;
+mod admin;
 mod consultazione;
 pub mod flussi;
 mod home;
+mod informazioni;
 mod record_form;
+mod registro;
 mod session;
 
 use axum::Router;
@@ -21,6 +24,9 @@ pub fn routes() -> Router<AppState> {
         .merge(flussi::routes())
         .merge(acquisizione::routes())
         .merge(consultazione::routes())
+        .merge(admin::routes())
+        .merge(registro::routes())
+        .merge(informazioni::routes())
 }
 
 /// `GET /status`: health for load balancers and operators. 200 when the
