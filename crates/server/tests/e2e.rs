@@ -419,8 +419,16 @@ fn portal_in_a_real_browser() {
         wait_text(&c, "Rossi").await;
         run.check_page(&c, "07-scheda-record").await;
 
-        run.goto(&c, "/informazioni").await;
-        run.check_page(&c, "10-informazioni").await;
+        for (path, name) in [
+            ("/informazioni", "10-informazioni"),
+            ("/informazioni/prestazioni", "13-codici-prestazione"),
+            ("/informazioni/tabelle", "14-tabelle"),
+            ("/informazioni/regole", "15-regole"),
+            ("/informazioni/tracciato-csv", "16-tracciato-csv"),
+        ] {
+            run.goto(&c, path).await;
+            run.check_page(&c, name).await;
+        }
 
         run.goto(&c, "/password").await;
         run.check_page(&c, "11-cambia-password").await;
@@ -440,6 +448,25 @@ fn portal_in_a_real_browser() {
         login(&run, &c, "admin").await;
         assert!(text(&c).await.contains("Cruscotto nazionale"));
         run.check_page(&c, "20-cruscotto-inps").await;
+        for (path, name) in [
+            ("/amministrazione", "21-amministrazione-enti"),
+            ("/amministrazione/enti/1", "22-amministrazione-ente"),
+            ("/amministrazione/enti/nuovo", "23-amministrazione-nuovo-ente"),
+            ("/amministrazione/utenti", "24-amministrazione-utenti"),
+            ("/amministrazione/utenti/nuovo", "25-amministrazione-nuovo-utente"),
+        ] {
+            run.goto(&c, path).await;
+            run.check_page(&c, name).await;
+        }
+        logout(&c).await;
+
+        // The auditor reads who read whose data.
+        login(&run, &c, "auditor").await;
+        run.goto(&c, "/registro-accessi").await;
+        assert!(text(&c).await.contains(CF), "the record read is in the access log");
+        run.check_page(&c, "30-registro-accessi").await;
+        run.goto(&c, "/registro-accessi/eventi").await;
+        run.check_page(&c, "31-registro-eventi").await;
         logout(&c).await;
 
         c.close().await.expect("close browser");

@@ -474,7 +474,9 @@ mod markdown {
             } else if t.starts_with("```") {
                 flush(&mut para, &mut out);
                 i += 1;
-                out.push_str("<pre><code>");
+                // Focusable: a long example scrolls sideways and must be
+                // reachable from the keyboard (WCAG 2.1.1).
+                out.push_str("<pre tabindex=\"0\"><code>");
                 while i < lines.len() && !lines[i].trim_start().starts_with("```") {
                     out.push_str(&escape(lines[i]));
                     out.push('\n');
