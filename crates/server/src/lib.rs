@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod fmt;
 mod pages;
+pub mod receipt_export;
 pub mod submit;
 
 use std::net::SocketAddr;
