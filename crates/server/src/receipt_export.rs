@@ -221,22 +221,31 @@ pub fn codice_descrizione(c: CodiceEsito) -> &'static str {
 }
 
 impl Summary {
-    /// Italian description of the outcome of the whole transmission.
+    /// Italian description of the outcome of the whole transmission (as
+    /// the CLI's receipt words it).
     pub fn descrizione(&self) -> String {
+        self.descrizione_with(|n| n.to_string())
+    }
+
+    /// The same, with numbers formatted by `num` (e.g. `1.234` for people).
+    pub fn descrizione_with(&self, num: fn(u64) -> String) -> String {
         if self.rejected_whole {
             return format!(
                 "Flusso respinto per intero: nessuno dei {} record è stato acquisito.",
-                self.record
+                num(self.record)
             );
         }
         match self.codice_esito {
             CodiceEsito::Ok => format!(
                 "Flusso elaborato: {} record acquisiti, {} duplicati.",
-                self.accettati, self.duplicati
+                num(self.accettati),
+                num(self.duplicati)
             ),
             _ => format!(
                 "Flusso elaborato parzialmente: {} record acquisiti, {} duplicati, {} scartati.",
-                self.accettati, self.duplicati, self.scartati
+                num(self.accettati),
+                num(self.duplicati),
+                num(self.scartati)
             ),
         }
     }

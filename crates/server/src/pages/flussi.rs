@@ -860,7 +860,7 @@ async fn receipt_page(
         badge: sum.badge(),
         codice: sum.codice_esito.wire(),
         codice_desc: receipt_export::codice_descrizione(sum.codice_esito),
-        descrizione: sum.descrizione(),
+        descrizione: sum.descrizione_with(it_num),
         flow_violations: sum.flow_violations.clone(),
         rows: scan
             .rows
