@@ -16,6 +16,7 @@ pub mod demo;
 pub mod error;
 pub mod fmt;
 mod pages;
+pub mod receipt_export;
 pub mod submit;
 
 use std::net::SocketAddr;
