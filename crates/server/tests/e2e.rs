@@ -399,6 +399,69 @@ fn portal_in_a_real_browser() {
         wait_text(&c, "Dati acquisiti").await;
         run.check_page(&c, "05-acquisizione-ricevuta").await;
 
+        // Trasmissione flussi: upload a generated flow with injected errors,
+        // follow it to its receipt, keep only the rejected, download the CSV.
+        let flow_file = dir.path().join("flusso-con-errori.xml");
+        let stats = casellario_gen::write_xml(
+            &casellario_gen::GenOptions {
+                records: 300,
+                seed: 7,
+                error_rate: 0.1,
+                ente_codice: Some("G479".into()),
+                ente_belfiore: Some("G479".into()),
+                ..casellario_gen::GenOptions::default()
+            },
+            std::io::BufWriter::new(std::fs::File::create(&flow_file).expect("create")),
+        )
+        .expect("generate");
+        assert!(stats.injected() > 0);
+        run.goto(&c, "/flussi/nuovo").await;
+        run.check_page(&c, "08-trasmissione-invio").await;
+        c.find(Locator::Id("file-flusso"))
+            .await
+            .expect("file input")
+            .send_keys(&flow_file.to_string_lossy())
+            .await
+            .expect("choose file");
+        submit(&c, "form[data-upload] button[type=submit]").await;
+        wait_text(&c, "Scarica la ricevuta CSV").await;
+        let receipt_url = c.current_url().await.expect("url");
+        assert!(receipt_url.path().starts_with("/flussi/"), "{receipt_url}");
+        run.check_page(&c, "09-ricevuta-flusso").await;
+        let scartati = format!(">{}</dd>", stats.injected());
+        assert!(
+            c.source().await.expect("source").contains(&scartati),
+            "scartati = injected errors"
+        );
+        run.goto(&c, &format!("{}?esito=scartato", receipt_url.path()))
+            .await;
+        run.check_page(&c, "09b-ricevuta-solo-scartati").await;
+        let csv = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch(arguments[0]).then(r => r.arrayBuffer()).then(b => {
+                     const u = new Uint8Array(b);
+                     done({bom: u[0] === 0xEF && u[1] === 0xBB && u[2] === 0xBF,
+                           head: new TextDecoder().decode(u.slice(3, 200))});
+                 }).catch(e => done({error: String(e)}));",
+                vec![json!(format!(
+                    "{}/ricevuta.csv?esito=scartato",
+                    receipt_url.path()
+                ))],
+            )
+            .await
+            .expect("download");
+        assert_eq!(csv["bom"], json!(true), "{csv}");
+        assert!(
+            csv["head"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("\"posizione\";\"esito\";"),
+            "{csv}"
+        );
+        run.goto(&c, "/flussi").await;
+        run.check_page(&c, "08b-elenco-flussi").await;
+
         // Consultazione: search the person, open the record.
         run.goto(&c, "/consultazione").await;
         c.find(Locator::Id("f-soggetto"))
@@ -443,6 +506,9 @@ fn portal_in_a_real_browser() {
         run.check_page(&c, "12-record-di-altro-ente").await;
         run.goto(&c, &format!("/consultazione?soggetto={CF}")).await;
         assert!(!text(&c).await.contains("/consultazione/record/"));
+        run.goto(&c, receipt_url.path()).await;
+        wait_text(&c, "NON_TROVATO").await;
+        run.goto(&c, "/").await;
         logout(&c).await;
 
         login(&run, &c, "admin").await;
@@ -451,9 +517,15 @@ fn portal_in_a_real_browser() {
         for (path, name) in [
             ("/amministrazione", "21-amministrazione-enti"),
             ("/amministrazione/enti/1", "22-amministrazione-ente"),
-            ("/amministrazione/enti/nuovo", "23-amministrazione-nuovo-ente"),
+            (
+                "/amministrazione/enti/nuovo",
+                "23-amministrazione-nuovo-ente",
+            ),
             ("/amministrazione/utenti", "24-amministrazione-utenti"),
-            ("/amministrazione/utenti/nuovo", "25-amministrazione-nuovo-utente"),
+            (
+                "/amministrazione/utenti/nuovo",
+                "25-amministrazione-nuovo-utente",
+            ),
         ] {
             run.goto(&c, path).await;
             run.check_page(&c, name).await;
@@ -463,7 +535,10 @@ fn portal_in_a_real_browser() {
         // The auditor reads who read whose data.
         login(&run, &c, "auditor").await;
         run.goto(&c, "/registro-accessi").await;
-        assert!(text(&c).await.contains(CF), "the record read is in the access log");
+        assert!(
+            text(&c).await.contains(CF),
+            "the record read is in the access log"
+        );
         run.check_page(&c, "30-registro-accessi").await;
         run.goto(&c, "/registro-accessi/eventi").await;
         run.check_page(&c, "31-registro-eventi").await;
