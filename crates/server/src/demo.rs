@@ -385,6 +385,7 @@ fn submit(
         &SubmitOptions {
             channel: Channel::Upload,
             profile,
+            expected: None,
             ente_id,
             ente_codice: codice.to_string(),
             account_id: account,

@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use casellario_domain::{Channel, Profile};
+use casellario_domain::{Channel, FlowType, Profile};
 use casellario_ingest::{FlowReport, IngestOptions, InputFormat, Progress, RecordOutcome};
 use casellario_store::portal::{AccountId, NewSubmission};
 use casellario_store::{EnteId, Store};
@@ -17,6 +17,8 @@ use crate::error::AppError;
 pub struct SubmitOptions {
     pub channel: Channel,
     pub profile: Profile,
+    /// Validate as this flow type (else detected from the content).
+    pub expected: Option<FlowType>,
     pub ente_id: EnteId,
     /// `Ente/@Codice` the flow must carry.
     pub ente_codice: String,
@@ -47,7 +49,22 @@ pub fn submit_blocking<R: Read + Send>(
     opts: &SubmitOptions,
     progress: Option<&Progress>,
 ) -> Result<Submitted, AppError> {
+    // A deactivated ente transmits nothing (its history stays readable).
+    let ente = store
+        .ente_profile(opts.ente_id)?
+        .ok_or_else(AppError::not_found)?;
+    if !ente.attivo {
+        return Err(AppError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "ENTE_DISATTIVATO",
+            format!(
+                "L'ente {} è disattivato: non può trasmettere dati. Rivolgersi all'amministratore del Casellario.",
+                ente.codice
+            ),
+        ));
+    }
     let mut io = IngestOptions::new(crate::fmt::today());
+    io.expected = opts.expected;
     io.profile = opts.profile;
     io.channel = opts.channel;
     io.format = opts.format;

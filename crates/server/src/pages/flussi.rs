@@ -514,6 +514,7 @@ async fn upload(
     let opts = SubmitOptions {
         channel: Channel::Upload,
         profile: state.cfg.profile(),
+        expected,
         ente_id,
         ente_codice,
         account_id: Some(user.id()),

@@ -1309,6 +1309,7 @@ pub async fn submit_records(
     let ente_id = user.ente()?;
     let account_id = user.id();
     let username = user.account.username.clone();
+    let profile = state.cfg.profile();
     state
         .db
         .write(move |s| {
@@ -1328,7 +1329,8 @@ pub async fn submit_records(
             let xml = flow_xml(&id, &recs).map_err(|e| AppError::internal(format!("xml: {e}")))?;
             let opts = SubmitOptions {
                 channel: casellario_domain::Channel::Form,
-                profile: casellario_domain::Profile::Strict,
+                profile,
+                expected: Some(tipo),
                 ente_id,
                 ente_codice: ente.codice.clone(),
                 account_id: Some(account_id),
