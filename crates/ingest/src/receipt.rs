@@ -7,41 +7,46 @@ use casellario_domain::{CodiceEsito, Esito, Violation};
 use serde::Serialize;
 use std::io::{self, Write};
 
+/// Totals of a receipt (`riepilogo`).
 #[derive(Serialize)]
-struct Riepilogo {
-    record: u64,
-    accettati: u64,
-    duplicati: u64,
-    scartati: u64,
-    avvisi: u64,
+pub struct Riepilogo {
+    pub record: u64,
+    pub accettati: u64,
+    pub duplicati: u64,
+    pub scartati: u64,
+    pub avvisi: u64,
 }
 
+/// Everything of a JSON receipt but its records, in the order of
+/// `docs/ricevuta.schema.json`. Shared with the portal, which writes the
+/// same receipt from stored rows.
 #[derive(Serialize)]
-struct Head<'a> {
-    id_flusso: Option<&'a str>,
-    tipo: Option<&'a str>,
-    codice_ente: Option<&'a str>,
-    codice_esito: &'a str,
-    descrizione_esito: String,
-    profilo: &'a str,
-    canale: &'a str,
-    id_acquisizione: Option<String>,
-    acquisito_in_precedenza: bool,
-    sha256: String,
-    riepilogo: Riepilogo,
-    violazioni: &'a [Violation],
+pub struct ReceiptHead<'a> {
+    pub id_flusso: Option<&'a str>,
+    pub tipo: Option<&'a str>,
+    pub codice_ente: Option<&'a str>,
+    pub codice_esito: &'a str,
+    pub descrizione_esito: String,
+    pub profilo: &'a str,
+    pub canale: &'a str,
+    pub id_acquisizione: Option<String>,
+    pub acquisito_in_precedenza: bool,
+    pub sha256: String,
+    pub riepilogo: Riepilogo,
+    pub violazioni: &'a [Violation],
 }
 
+/// One record of a JSON receipt.
 #[derive(Serialize)]
-struct Rec<'a> {
-    posizione: u64,
+pub struct ReceiptRecord<'a> {
+    pub posizione: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    riga: Option<u64>,
-    esito: &'a str,
-    codice_esito: &'a str,
+    pub riga: Option<u64>,
+    pub esito: &'a str,
+    pub codice_esito: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    id_acquisizione: Option<String>,
-    violazioni: &'a [Violation],
+    pub id_acquisizione: Option<String>,
+    pub violazioni: &'a [Violation],
 }
 
 /// Italian description of a flow outcome.
@@ -74,8 +79,8 @@ pub fn descrizione(r: &FlowReport) -> String {
     }
 }
 
-fn head(r: &FlowReport) -> Head<'_> {
-    Head {
+fn head(r: &FlowReport) -> ReceiptHead<'_> {
+    ReceiptHead {
         id_flusso: r.id_flusso.as_deref(),
         tipo: r.tipo.map(|t| t.wire()),
         codice_ente: r.codice_ente.as_deref(),
@@ -134,7 +139,7 @@ pub fn write_json(ing: &mut Ingested, out: &mut dyn Write) -> io::Result<()> {
             }
             line.extend_from_slice(b",\"violazioni\":[]}");
         } else {
-            let rec = Rec {
+            let rec = ReceiptRecord {
                 posizione: o.pos,
                 riga: (o.line > 0).then_some(o.line),
                 esito: o.esito.wire(),

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use casellario_domain::{CodiceEsito, Esito, Severity, Violation};
 use casellario_store::portal::SubmissionDetail;
 use casellario_store::{FlowSummary, ReceiptRow, Store, StoreError};
-use serde::Serialize;
+use casellario_ingest::receipt::{ReceiptHead, ReceiptRecord, Riepilogo};
 
 /// What the receipt is about.
 pub enum Source {
@@ -286,41 +286,6 @@ pub fn badge(rejected_whole: bool, scartati: u64) -> (&'static str, &'static str
     }
 }
 
-#[derive(Serialize)]
-struct Riepilogo {
-    record: u64,
-    accettati: u64,
-    duplicati: u64,
-    scartati: u64,
-    avvisi: u64,
-}
-
-#[derive(Serialize)]
-struct Head<'a> {
-    id_flusso: Option<&'a str>,
-    tipo: Option<&'a str>,
-    codice_ente: Option<&'a str>,
-    codice_esito: &'a str,
-    descrizione_esito: String,
-    profilo: &'a str,
-    canale: &'a str,
-    id_acquisizione: Option<String>,
-    acquisito_in_precedenza: bool,
-    sha256: String,
-    riepilogo: Riepilogo,
-    violazioni: &'a [Violation],
-}
-
-#[derive(Serialize)]
-struct Rec<'a> {
-    posizione: u64,
-    esito: &'a str,
-    codice_esito: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id_acquisizione: Option<String>,
-    violazioni: &'a [Violation],
-}
-
 fn store_io(e: io::Error) -> StoreError {
     StoreError::Io(e)
 }
@@ -336,7 +301,7 @@ pub fn write_json(
     out: &mut dyn Write,
 ) -> Result<(), StoreError> {
     let s = src.summary();
-    let head = Head {
+    let head = ReceiptHead {
         id_flusso: s.nome.as_deref(),
         tipo: s.tipo,
         codice_ente: Some(&s.ente_codice),
@@ -371,8 +336,10 @@ pub fn write_json(
             line.push(b',');
         }
         first = false;
-        let rec = Rec {
+        let rec = ReceiptRecord {
             posizione: r.pos,
+            // Stored rows do not keep the source line of a record.
+            riga: None,
             esito: r.esito.wire(),
             codice_esito: r.codice.wire(),
             id_acquisizione: r.ref_id.map(|i| i.to_string()),
