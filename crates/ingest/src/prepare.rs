@@ -136,7 +136,7 @@ impl Preparer {
                     subject = cf.to_ascii_uppercase();
                     codice = p.codice_prestazione.clone();
                     protocollo = p.protocollo_domanda.clone();
-                    data_rif = d.map(|d| d.to_string());
+                    data_rif = d.map(date_text);
                 } else {
                     (subject, codice, protocollo, data_rif) = (String::new(), None, None, None);
                 }
@@ -199,6 +199,13 @@ impl Preparer {
             data_rif,
         }
     }
+}
+
+/// `d.to_string()` without the formatting machinery (same text).
+fn date_text(d: XsDate) -> String {
+    let mut b = Vec::with_capacity(10);
+    d.write_to(&mut b);
+    String::from_utf8(b).unwrap_or_else(|_| d.to_string())
 }
 
 fn opt(s: &Option<String>) -> &str {
