@@ -110,6 +110,20 @@ impl<T: CodeEnum> XsdValue for T {
 }
 
 #[doc(hidden)]
+pub const fn required_mask(attrs: &[AttrDecl]) -> u64 {
+    assert!(attrs.len() <= 64, "the readers track attributes in a u64");
+    let mut m = 0u64;
+    let mut i = 0;
+    while i < attrs.len() {
+        if attrs[i].required {
+            m |= 1u64 << i;
+        }
+        i += 1;
+    }
+    m
+}
+
+#[doc(hidden)]
 pub const fn attr_pos(attrs: &[AttrDecl], name: &str) -> u32 {
     let n = name.as_bytes();
     let mut i = 0;
@@ -133,6 +147,8 @@ pub const fn attr_pos(attrs: &[AttrDecl], name: &str) -> u32 {
 pub trait XsdElement {
     const ELEMENT: &'static str;
     const ATTRS: &'static [AttrDecl];
+    /// Bit `i` set for each required attribute `ATTRS[i]`.
+    const REQUIRED: u64 = required_mask(Self::ATTRS);
     /// Sets an attribute from its lexical value. `None` when the element
     /// declares no attribute with this name; otherwise the attribute's index
     /// in [`XsdElement::ATTRS`] and the facet check's result.
@@ -145,10 +161,13 @@ pub trait XsdElement {
     fn encode_attrs(&self, out: &mut Vec<u8>);
     /// Required attributes whose bit is not set in `seen`.
     fn missing_required(seen: u64) -> impl Iterator<Item = &'static AttrDecl> {
-        Self::ATTRS
+        let missing = Self::REQUIRED & !seen;
+        // Nothing to walk in the usual case (all present).
+        let n = if missing == 0 { 0 } else { Self::ATTRS.len() };
+        Self::ATTRS[..n]
             .iter()
             .enumerate()
-            .filter(move |(i, a)| a.required && seen & (1u64 << i) == 0)
+            .filter(move |(i, _)| missing & (1u64 << i) != 0)
             .map(|(_, a)| a)
     }
     /// The lexical value of one attribute, if present.

@@ -429,6 +429,19 @@ impl XsDecimal {
     };
 
     pub fn new(mantissa: i128, scale: u8) -> XsDecimal {
+        // Amounts fit in 64 bits: strip trailing zeros without 128-bit
+        // division (a library call per digit).
+        if let Ok(mut m) = i64::try_from(mantissa) {
+            let mut scale = scale;
+            while scale > 0 && m % 10 == 0 {
+                m /= 10;
+                scale -= 1;
+            }
+            return XsDecimal {
+                mantissa: i128::from(m),
+                scale,
+            };
+        }
         let mut d = XsDecimal { mantissa, scale };
         while d.scale > 0 && d.mantissa % 10 == 0 {
             d.mantissa /= 10;
@@ -486,8 +499,12 @@ impl XsDecimal {
     }
 
     pub fn parse(raw: &str) -> Result<XsDecimal, FacetError> {
-        let t = raw.trim_matches(|c| c == ' ' || c == '\t' || c == '\n' || c == '\r');
-        let b = t.as_bytes();
+        // XML white space is ASCII: trimmed bytewise.
+        let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+        let b = raw.as_bytes();
+        let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+        let end = b.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
+        let b = &b[start..end];
         let (neg, body) = match b.first() {
             Some(b'-') => (true, &b[1..]),
             Some(b'+') => (false, &b[1..]),
@@ -535,7 +552,25 @@ impl Ord for XsDecimal {
 
 /// Appends the decimal digits of `v` to `out`.
 pub fn push_u128(out: &mut Vec<u8>, mut v: u128) {
+    if let Ok(v) = u64::try_from(v) {
+        return push_u64(out, v);
+    }
     let mut buf = [0u8; 40];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// [`push_u128`] in 64-bit arithmetic.
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -555,6 +590,24 @@ impl XsDecimal {
             out.push(b'-');
         }
         let a = self.mantissa.unsigned_abs();
+        // The usual amount: 64-bit arithmetic (no 128-bit division calls).
+        if let (Ok(a), true) = (u64::try_from(a), self.scale <= 19) {
+            if self.scale == 0 {
+                return push_u64(out, a);
+            }
+            let p = 10u64.pow(u32::from(self.scale));
+            push_u64(out, a / p);
+            out.push(b'.');
+            let frac = a % p;
+            let width = usize::from(self.scale);
+            let start = out.len();
+            push_u64(out, frac);
+            let written = out.len() - start;
+            if written < width {
+                out.splice(start..start, std::iter::repeat_n(b'0', width - written));
+            }
+            return;
+        }
         if self.scale == 0 {
             push_u128(out, a);
             return;

@@ -3,7 +3,7 @@
 //! overlaps parsing and storage.
 
 use casellario_domain::codes::{CaratterePrestazione, TipoOperazione};
-use casellario_domain::model::{PrestazioniSociali, Record};
+use casellario_domain::model::{Beneficiario, PrestazioniSociali, Record};
 use casellario_domain::rules::{self, RuleContext};
 use casellario_domain::xsd::XsDate;
 use casellario_domain::{CodiceEsito, Severity, Violation};
@@ -52,8 +52,9 @@ pub struct Preparer {
     /// Reused buffers: key material and, in a dry run, the payload.
     key_buf: Vec<u8>,
     scratch: Vec<u8>,
-    /// (beneficiary pointer, key-only?, its violations)
-    last_benef: Option<(usize, bool, Vec<Violation>)>,
+    /// (beneficiary, key-only?, its violations). The `Arc` is held, not just
+    /// its address: a freed beneficiary's address may be reused by the next.
+    last_benef: Option<(Arc<Beneficiario>, bool, Vec<Violation>)>,
 }
 
 impl Preparer {
@@ -78,13 +79,14 @@ impl Preparer {
         let (op, key, subject, codice, protocollo, data_rif);
         match &record {
             Record::Ps(ps) => {
-                let ptr = Arc::as_ptr(&ps.beneficiario) as usize;
                 // A cancellation only needs the fields of its key to be right:
                 // a wrong Anagrafica must not block it.
                 let key_only =
                     ps.prestazione.tipo_operazione == Some(TipoOperazione::Cancellazione);
                 let benef = match &self.last_benef {
-                    Some((p, k, v)) if *p == ptr && *k == key_only => v.clone(),
+                    Some((b, k, v)) if Arc::ptr_eq(b, &ps.beneficiario) && *k == key_only => {
+                        v.clone()
+                    }
                     _ => {
                         let mut v = Vec::new();
                         if key_only {
@@ -92,7 +94,7 @@ impl Preparer {
                         } else {
                             rules::check_beneficiario(&self.ctx, &ps.beneficiario, &mut v);
                         }
-                        self.last_benef = Some((ptr, key_only, v.clone()));
+                        self.last_benef = Some((ps.beneficiario.clone(), key_only, v.clone()));
                         v
                     }
                 };
@@ -136,7 +138,7 @@ impl Preparer {
                     subject = cf.to_ascii_uppercase();
                     codice = p.codice_prestazione.clone();
                     protocollo = p.protocollo_domanda.clone();
-                    data_rif = d.map(|d| d.to_string());
+                    data_rif = d.map(date_text);
                 } else {
                     (subject, codice, protocollo, data_rif) = (String::new(), None, None, None);
                 }
@@ -199,6 +201,13 @@ impl Preparer {
             data_rif,
         }
     }
+}
+
+/// `d.to_string()` without the formatting machinery (same text).
+fn date_text(d: XsDate) -> String {
+    let mut b = Vec::with_capacity(10);
+    d.write_to(&mut b);
+    String::from_utf8(b).unwrap_or_else(|_| d.to_string())
 }
 
 fn opt(s: &Option<String>) -> &str {

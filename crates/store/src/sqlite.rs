@@ -85,9 +85,11 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Makes the append-only DELETE triggers fire on INSERT OR REPLACE.
         conn.pragma_update(None, "recursive_triggers", "ON")?;
-        // 64 MiB of page cache (whatever the page size); a bigger
-        // transaction spills dirty pages to the WAL instead of growing.
-        conn.pragma_update(None, "cache_size", -65536)?;
+        // 16 MiB of page cache (whatever the page size): it holds the key
+        // index of a large flow, while table pages, written once, spill to
+        // the WAL during the transaction instead of all at COMMIT (measured:
+        // a 100k-record import's commit tail ~0.35 s → ~0.22 s).
+        conn.pragma_update(None, "cache_size", -16384)?;
         // After a checkpoint, shrink a WAL grown by a large flow.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         conn.set_prepared_statement_cache_capacity(32);
@@ -640,13 +642,17 @@ impl<'a> FlowTx<'a> {
         tipo: FlowType,
         learnt_at: i64,
     ) -> Result<Self, StoreError> {
+        let mut st_insert_version = conn.prepare_cached(
+            "INSERT INTO record_version (flow_id, pos, key, content_hash, subject, \
+             codice_prestazione, protocollo, data_riferimento, payload, learnt_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        // The same for every version of the flow: bound once.
+        st_insert_version.raw_bind_parameter(1, flow_id)?;
+        st_insert_version.raw_bind_parameter(10, learnt_at)?;
         Ok(FlowTx {
             conn,
-            st_insert_version: conn.prepare_cached(
-                "INSERT INTO record_version (flow_id, pos, key, content_hash, subject, \
-                 codice_prestazione, protocollo, data_riferimento, payload, learnt_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?,
+            st_insert_version,
             // CROSS JOIN pins the plan: key index first (reverse scan gives
             // the newest), then the flow by primary key.
             st_live_by_key: conn.prepare_cached(
@@ -709,18 +715,22 @@ impl<'a> FlowTx<'a> {
 
     pub fn insert_version(&mut self, v: &NewVersion<'_>) -> Result<VersionId, StoreError> {
         check_pos(v.pos, &mut self.last_version_pos, "version")?;
-        let id = self.st_insert_version.insert(params![
-            self.flow_id,
-            to_i64(v.pos, "pos")?,
-            &v.key[..],
-            &v.content_hash[..],
-            v.subject,
-            v.codice_prestazione,
-            v.protocollo,
-            v.data_riferimento,
-            v.payload,
-            self.learnt_at
-        ])?;
+        // ?1 (flow_id) and ?10 (learnt_at) stay bound from `new`: SQLite
+        // keeps bindings across executions.
+        let st = &mut self.st_insert_version;
+        st.raw_bind_parameter(2, to_i64(v.pos, "pos")?)?;
+        st.raw_bind_parameter(3, &v.key[..])?;
+        st.raw_bind_parameter(4, &v.content_hash[..])?;
+        st.raw_bind_parameter(5, v.subject)?;
+        st.raw_bind_parameter(6, v.codice_prestazione)?;
+        st.raw_bind_parameter(7, v.protocollo)?;
+        st.raw_bind_parameter(8, v.data_riferimento)?;
+        st.raw_bind_parameter(9, v.payload)?;
+        let changes = st.raw_execute()?;
+        if changes != 1 {
+            return Err(rusqlite::Error::StatementChangedRows(changes).into());
+        }
+        let id = self.conn.last_insert_rowid();
         self.version_lo.get_or_insert(id);
         self.version_hi = Some(id);
         self.n_versions += 1;

@@ -164,6 +164,9 @@ struct State {
     tmp: Vec<Violation>,
     records: u64,
     ben: Option<BenState>,
+    /// An emptied `BenState::buffered`, reused by the next beneficiary.
+    #[allow(clippy::vec_box)]
+    spare_buffered: Vec<Box<ParsedRecord>>,
     ps: Option<RecState<PrestazioniSociali>>,
     sinba: Option<RecState<Sinba>>,
 }
@@ -202,6 +205,7 @@ impl State {
             tmp: Vec::new(),
             records: 0,
             ben: None,
+            spare_buffered: Vec::new(),
             ps: None,
             sinba: None,
         }
@@ -405,7 +409,9 @@ impl State {
             } => self.on_start(name, attrs_raw, attrs, empty),
             Tok::End => self.on_end(),
             Tok::Text(t) => {
-                if memchr::memchr(b'>', t.as_bytes()).is_some()
+                // Most text is indentation: no `]]>` to look for.
+                if !lex::all_ws(t)
+                    && memchr::memchr(b'>', t.as_bytes()).is_some()
                     && memchr::memmem::find(t.as_bytes(), b"]]>").is_some()
                 {
                     return Err(malformed(line, "la sequenza ']]>' non è ammessa nel testo"));
@@ -917,7 +923,7 @@ impl State {
                     ben: Beneficiario::default(),
                     arc: None,
                     violations: Vec::new(),
-                    buffered: Vec::new(),
+                    buffered: std::mem::take(&mut self.spare_buffered),
                     released: false,
                     prestazioni: 0,
                     line,
@@ -1210,12 +1216,15 @@ impl State {
             }
             return;
         }
+        let mut buffered = b.buffered;
         if !b.released {
-            for mut r in b.buffered {
+            for mut r in buffered.drain(..) {
                 prepend(&mut r.violations, &b.violations);
                 self.out.push_back(Ok(FlowItem::Record(r)));
             }
         }
+        buffered.clear();
+        self.spare_buffered = buffered;
     }
 }
 

@@ -187,17 +187,31 @@ fn load8(c: &[u8]) -> u64 {
     u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))
 }
 
-/// Equality of two slices of the same length, inline (names are short).
+fn load4(c: &[u8]) -> u32 {
+    u32::from_le_bytes(c.try_into().unwrap_or([0; 4]))
+}
+
+/// Equality of two slices, inline (names are short): whole words, the tail
+/// as one word overlapping the previous one instead of byte by byte.
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        if load8(x) != load8(y) {
-            return false;
-        }
+    let n = a.len();
+    if n != b.len() {
+        return false;
     }
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    ra.len() == rb.len() && ra.iter().zip(rb).all(|(x, y)| x == y)
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if load8(&a[i..i + 8]) != load8(&b[i..i + 8]) {
+                return false;
+            }
+            i += 8;
+        }
+        load8(&a[n - 8..]) == load8(&b[n - 8..])
+    } else if n >= 4 {
+        load4(&a[..4]) == load4(&b[..4]) && load4(&a[n - 4..]) == load4(&b[n - 4..])
+    } else {
+        a == b
+    }
 }
 
 /// High bit set exactly in the zero bytes of `x`.
