@@ -193,6 +193,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{*name}", get(assets::serve))
         .merge(pages::routes())
         .fallback(|| async { AppError::not_found() })
+        .layer(axum::middleware::map_response(italian_errors))
         .layer(DefaultBodyLimit::max(form_limit))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(AppError::internal("panic in a handler"))
@@ -219,6 +220,58 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Rejections produced by axum's extractors (malformed form or query, a
+/// wrong method, an oversized body) come as English plain text: they are
+/// replaced by the portal's error page with a stable code, like every
+/// other error.
+async fn italian_errors(resp: axum::response::Response) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let status = resp.status();
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error())
+        || resp.headers().contains_key("x-casellario-errore")
+        || json
+    {
+        return resp;
+    }
+    let err = match status {
+        StatusCode::NOT_FOUND => AppError::not_found(),
+        StatusCode::METHOD_NOT_ALLOWED => AppError::new(
+            status,
+            "METODO_NON_CONSENTITO",
+            "Questo indirizzo non accetta il tipo di richiesta inviato.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::new(
+            status,
+            "RICHIESTA_TROPPO_GRANDE",
+            "La richiesta supera la dimensione massima consentita.",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::new(
+            status,
+            "FORMATO_NON_SUPPORTATO",
+            "Il formato della richiesta non è quello atteso dal modulo.",
+        ),
+        s if s.is_client_error() => AppError::new(
+            s,
+            "RICHIESTA_NON_VALIDA",
+            "La richiesta non è valida: dati del modulo mancanti o malformati. Ricaricare la pagina e riprovare.",
+        ),
+        _ => AppError::internal(format!("risposta {status} senza codice")),
+    };
+    let mut out = err.into_response();
+    // Keep what the original response negotiated (e.g. Allow, Retry-After).
+    for h in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = resp.headers().get(&h) {
+            out.headers_mut().insert(h, v.clone());
+        }
+    }
+    out
 }
 
 /// Creates the first administrator when there is no account yet. Returns
@@ -322,4 +375,100 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("arresto richiesto: completo le richieste in corso");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    fn app(dir: &std::path::Path) -> Router {
+        let cfg = Config {
+            db: dir.join("t.db"),
+            ..Config::default()
+        };
+        router(AppState::new(cfg).expect("state"))
+    }
+
+    async fn call(app: &Router, req: Request<Body>) -> (StatusCode, String, String) {
+        let resp = app.clone().oneshot(req).await.expect("response");
+        let status = resp.status();
+        let code = resp
+            .headers()
+            .get("x-casellario-errore")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (status, code, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn extractor_rejections_become_italian_errors_with_codes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = app(dir.path());
+        // A login form without its fields.
+        let (st, code, body) = call(
+            &app,
+            Request::post("/login")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-forwarded-for", "10.0.0.1")
+                .extension(axum::extract::ConnectInfo(SocketAddr::from((
+                    [10, 0, 0, 1],
+                    1,
+                ))))
+                .body(Body::from("nome=%ZZ&&&"))
+                .expect("request"),
+        )
+        .await;
+        assert!(st.is_client_error(), "{st}");
+        assert_eq!(code, "RICHIESTA_NON_VALIDA");
+        assert!(body.contains("La richiesta non è valida"), "{body}");
+        // A wrong method.
+        let (st, code, body) = call(
+            &app,
+            Request::put("/login").body(Body::empty()).expect("request"),
+        )
+        .await;
+        assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(code, "METODO_NON_CONSENTITO");
+        assert!(body.contains("Operazione non riuscita"));
+        // A body over the form limit.
+        let big = "x".repeat(Config::default().max_form_bytes + 10);
+        let (st, code, _) = call(
+            &app,
+            Request::post("/login")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .extension(axum::extract::ConnectInfo(SocketAddr::from((
+                    [10, 0, 0, 2],
+                    1,
+                ))))
+                .body(Body::from(format!("username={big}")))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(code, "RICHIESTA_TROPPO_GRANDE");
+        // Unknown pages and static files.
+        let (st, code, _) = call(
+            &app,
+            Request::get("/static/nope.css")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!((st, code.as_str()), (StatusCode::NOT_FOUND, "NON_TROVATO"));
+        // The health check stays JSON.
+        let (st, _, body) = call(
+            &app,
+            Request::get("/status").body(Body::empty()).expect("r"),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(body.contains("\"stato\":\"ok\""), "{body}");
+    }
 }

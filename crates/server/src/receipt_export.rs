@@ -7,9 +7,9 @@
 use std::io::{self, Write};
 
 use casellario_domain::{CodiceEsito, Esito, Severity, Violation};
+use casellario_ingest::receipt::{ReceiptHead, ReceiptRecord, Riepilogo};
 use casellario_store::portal::SubmissionDetail;
 use casellario_store::{FlowSummary, ReceiptRow, Store, StoreError};
-use casellario_ingest::receipt::{ReceiptHead, ReceiptRecord, Riepilogo};
 
 /// What the receipt is about.
 pub enum Source {
