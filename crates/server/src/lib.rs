@@ -230,13 +230,15 @@ async fn italian_errors(resp: axum::response::Response) -> axum::response::Respo
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
     let status = resp.status();
-    let json = resp
+    // Pages and JSON written by handlers (a form re-rendered with 422, the
+    // health check) are kept; axum's rejections are plain text or empty.
+    let plain = resp
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
     if !(status.is_client_error() || status.is_server_error())
         || resp.headers().contains_key("x-casellario-errore")
-        || json
+        || !plain
     {
         return resp;
     }
