@@ -721,3 +721,45 @@ fn store_can_move_to_a_blocking_thread() {
         .unwrap();
     assert_eq!(counts.flows, 0);
 }
+
+/// Consultazione without a person walks flows newest first and pages
+/// across flow boundaries; another ente's rows never appear.
+#[test]
+fn search_records_pages_across_flows_and_stays_in_the_ente() {
+    use casellario_store::portal::RecordQuery;
+    let mut store = Store::open_in_memory().unwrap();
+    simple_flow(&mut store, "E1", "f1", FlowType::PsPsaSina, &[1, 2, 3]);
+    simple_flow(&mut store, "E2", "g1", FlowType::PsPsaSina, &[1, 2]);
+    simple_flow(&mut store, "E1", "f2", FlowType::PsPsaSina, &[4, 5]);
+    let e1 = store.ente("E1").unwrap().unwrap().id;
+    let all = |limit, offset| {
+        store
+            .search_records(e1, &RecordQuery::default(), limit, offset)
+            .unwrap()
+            .iter()
+            .map(|h| (h.flow_nome.clone(), h.pos))
+            .collect::<Vec<_>>()
+    };
+    let names = |v: &[(&str, u64)]| {
+        v.iter()
+            .map(|(n, p)| (n.to_string(), *p))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        all(10, 0),
+        names(&[("f2", 2), ("f2", 1), ("f1", 3), ("f1", 2), ("f1", 1)])
+    );
+    assert_eq!(all(2, 1), names(&[("f2", 1), ("f1", 3)]));
+    assert_eq!(all(2, 4), names(&[("f1", 1)]));
+    assert!(all(2, 5).is_empty());
+    let q = RecordQuery {
+        codice_prestazione: Some("A9.99".into()),
+        ..RecordQuery::default()
+    };
+    assert!(store.search_records(e1, &q, 10, 0).unwrap().is_empty());
+    let q = RecordQuery {
+        subject: Some("RSSMRA80A01H501U".into()),
+        ..RecordQuery::default()
+    };
+    assert_eq!(store.search_records(e1, &q, 10, 0).unwrap().len(), 5);
+}

@@ -531,36 +531,69 @@ impl Store {
              AND (?7 OR c.id IS NULL)";
         let joins = " LEFT JOIN cancellation c ON c.target = rv.id \
              LEFT JOIN flow cf ON cf.id = c.flow_id";
-        let sql = if q.subject.is_some() {
-            format!(
-                "{HIT_SELECT} FROM record_version rv JOIN flow f ON f.id = rv.flow_id{joins} \
-                 WHERE rv.subject = ?8 AND f.ente_id = ?1{filters} \
-                 ORDER BY rv.id DESC LIMIT ?9 OFFSET ?10"
-            )
-        } else {
-            format!(
-                "{HIT_SELECT} FROM flow f JOIN flow_commit fc ON fc.flow_id = f.id \
-                 JOIN record_version rv ON rv.id BETWEEN fc.version_lo AND fc.version_hi{joins} \
-                 WHERE f.ente_id = ?1 AND ?8 IS NULL{filters} \
-                 ORDER BY rv.id DESC LIMIT ?9 OFFSET ?10"
+        let args = |lo: i64, hi: i64, n: u32, off: u32| {
+            (
+                ente,
+                q.codice_prestazione.clone(),
+                q.protocollo.clone(),
+                q.from.clone(),
+                q.to.clone(),
+                q.tipo.map(FlowType::wire),
+                q.include_cancelled,
+                q.subject.clone(),
+                n,
+                off,
+                lo,
+                hi,
             )
         };
+        if q.subject.is_some() {
+            let sql = format!(
+                "{HIT_SELECT} FROM record_version rv JOIN flow f ON f.id = rv.flow_id{joins} \
+                 WHERE rv.subject = ?8 AND f.ente_id = ?1 AND ?11 <= ?12{filters} \
+                 ORDER BY rv.id DESC LIMIT ?9 OFFSET ?10"
+            );
+            let mut st = self.conn.prepare_cached(&sql)?;
+            let mut rows = st.query(args(0, 0, limit, offset))?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(hit_row(r)?);
+            }
+            return Ok(out);
+        }
+        // Without a person, walk the ente's flows newest first, each by its
+        // rowid range in reverse, and stop as soon as the page is full: the
+        // cost follows the rows needed, not the ente's size (a sort of all
+        // an ente's matching rows took 250 ms on a million records).
+        let ranges: Vec<(i64, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT c.version_lo, c.version_hi FROM flow f JOIN flow_commit c ON c.flow_id = f.id \
+                 WHERE f.ente_id = ?1 AND c.version_lo IS NOT NULL ORDER BY c.version_hi DESC",
+            )?
+            .query_map([ente], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let sql = format!(
+            "{HIT_SELECT} FROM record_version rv JOIN flow f ON f.id = rv.flow_id{joins} \
+             WHERE rv.id BETWEEN ?11 AND ?12 AND f.ente_id = ?1 AND ?8 IS NULL{filters} \
+             ORDER BY rv.id DESC LIMIT ?9 OFFSET ?10"
+        );
         let mut st = self.conn.prepare_cached(&sql)?;
-        let mut rows = st.query(params![
-            ente,
-            q.codice_prestazione,
-            q.protocollo,
-            q.from,
-            q.to,
-            q.tipo.map(FlowType::wire),
-            q.include_cancelled,
-            q.subject,
-            limit,
-            offset
-        ])?;
+        let want = u64::from(limit) + u64::from(offset);
+        let mut seen = 0u64;
         let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(hit_row(r)?);
+        for (lo, hi) in ranges {
+            if seen >= want {
+                break;
+            }
+            let n = u32::try_from(want - seen).unwrap_or(u32::MAX);
+            let mut rows = st.query(args(lo, hi, n, 0))?;
+            while let Some(r) = rows.next()? {
+                if seen >= u64::from(offset) {
+                    out.push(hit_row(r)?);
+                }
+                seen += 1;
+            }
         }
         Ok(out)
     }
