@@ -32,6 +32,9 @@ pub struct Config {
     pub profile: String,
     /// Directory for uploads being processed (default: the system's temp dir).
     pub spool_dir: Option<PathBuf>,
+    /// How long an upload waits for its receipt before answering with the
+    /// progress page instead, in milliseconds.
+    pub receipt_wait_ms: u64,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             max_form_bytes: 256 << 10,
             profile: "strict".into(),
             spool_dir: None,
+            receipt_wait_ms: 8000,
         }
     }
 }
@@ -84,6 +88,7 @@ impl Config {
             "MAX_FORM_BYTES",
             "PROFILE",
             "SPOOL_DIR",
+            "RECEIPT_WAIT_MS",
         ];
         fig = fig.merge(
             Env::prefixed("CASELLARIO_")

@@ -542,7 +542,22 @@ async fn upload(
         });
     });
 
-    let location = format!("/flussi/lavorazione/{}", job.id);
+    // Most flows are processed in a few seconds: waiting for them here sends
+    // the browser straight to the receipt; longer ones go to the progress
+    // page (which refreshes itself) once the wait is over.
+    let mut location = format!("/flussi/lavorazione/{}", job.id);
+    let waited = std::time::Instant::now();
+    let wait = std::time::Duration::from_millis(state.cfg.receipt_wait_ms);
+    while waited.elapsed() < wait {
+        if let JobState::Done(receipt) = job.state() {
+            location = receipt;
+            break;
+        }
+        if matches!(job.state(), JobState::Failed(..)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     let xhr = headers
         .get("x-requested-with")
         .and_then(|v| v.to_str().ok())
