@@ -344,9 +344,21 @@ async fn generated_flow_upload_receipt_filters_and_downloads() {
         "{receipt}"
     );
 
-    // The receipt page.
+    // The receipt page; reading it is written to the access log.
     let page = app.page(&op, &receipt).await;
     assert!(page.contains("Ricevuta del flusso"));
+    let reads = app
+        .state
+        .db
+        .run(|s| Ok(s.list_access(None, 10, None)?))
+        .await
+        .expect("access log");
+    assert!(
+        reads
+            .iter()
+            .any(|a| a.what == "ricevuta" && a.subject.starts_with("flusso ")),
+        "{reads:?}"
+    );
     assert!(page.contains("DATI_NON_TROVATI") || page.contains("RICHIESTA_INVALIDA"));
     assert!(page.contains("parziale"));
     assert!(

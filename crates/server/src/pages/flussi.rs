@@ -19,7 +19,7 @@ use casellario_domain::access::Permission;
 use casellario_domain::{Channel, Esito, FlowType, Violation};
 use casellario_ingest::{InputFormat, Progress};
 use casellario_store::EnteId;
-use casellario_store::portal::{AccountId, NewAuditEvent};
+use casellario_store::portal::{AccountId, NewAccess, NewAuditEvent};
 use serde::Deserialize;
 
 use crate::auth::CurrentUser;
@@ -731,25 +731,41 @@ async fn load_source(
     user.require(Permission::ReadOwnFlows)?;
     let ente = user.ente()?;
     let id: i64 = id.parse().map_err(|_| AppError::not_found())?;
+    let (account, username) = (user.id(), user.account.username.clone());
     state
         .db
         .run(move |s| {
             let profile = s.ente_profile(ente)?.ok_or_else(AppError::not_found)?;
-            match kind {
+            let src = match kind {
                 Kind::Flow => {
                     let f = s.flow(id)?.ok_or_else(AppError::not_found)?;
                     if f.ente_codice != profile.codice {
                         return Err(AppError::not_found());
                     }
-                    Ok(Source::Flow(f))
+                    Source::Flow(f)
                 }
                 Kind::Submission => {
                     let d = s
                         .submission_detail(ente, id)?
                         .ok_or_else(AppError::not_found)?;
-                    Ok(Source::Submission(d, profile.codice))
+                    Source::Submission(d, profile.codice)
                 }
-            }
+            };
+            // A receipt's messages can quote personal data (a wrong codice
+            // fiscale): reading one is logged like reading a record.
+            let subject = match &src {
+                Source::Flow(f) => format!("flusso {}", f.nome),
+                Source::Submission(..) => format!("invio {id}"),
+            };
+            s.log_access(&NewAccess {
+                account_id: account,
+                username: &username,
+                ente_id: Some(ente),
+                subject: &subject,
+                what: "ricevuta",
+                purpose: "verifica degli esiti della trasmissione",
+            })?;
+            Ok(src)
         })
         .await
 }
