@@ -157,7 +157,7 @@ impl Web {
             let body = r.text().unwrap_or_default();
             if !url.starts_with("/flussi/lavorazione/") {
                 println!(
-                    "  (invio del file {sent:.2} s, elaborazione e ricevuta {:.2} s)",
+                    "  (risposta all'invio dopo {sent:.2} s, ricevuta dopo altri {:.2} s)",
                     t.elapsed().as_secs_f64() - sent
                 );
                 return Ok(body);
