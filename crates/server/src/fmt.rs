@@ -90,6 +90,11 @@ pub fn it_bytes(n: u64) -> String {
     }
 }
 
+/// Now, in unix milliseconds (the store's `learnt_at` unit).
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
 /// Today's date in Italy.
 pub fn today() -> casellario_domain::Date {
     let now = jiff::Zoned::now()

@@ -20,8 +20,10 @@ use casellario_store::portal::{
 };
 use serde::Deserialize;
 
+use super::parse_id;
 use crate::auth::{self, CurrentUser};
 use crate::error::AppError;
+use crate::fmt::now_ms;
 use crate::fmt::{Millis, Num, it_datetime, it_num};
 use crate::{AppState, Chrome, html};
 
@@ -77,17 +79,6 @@ impl Scope {
             Scope::Referente(_) => vec![Role::Operatore],
         }
     }
-}
-
-fn parse_id(s: &str) -> Result<i64, AppError> {
-    s.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(AppError::not_found)
-}
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
 }
 
 // ---------------------------------------------------------------- errors

@@ -21,6 +21,7 @@ use casellario_store::{CancelReason, EnteId, VersionId};
 use serde::Deserialize;
 
 use super::acquisizione::{EsitoPage, RecordFormPage, csrf_of, esito_response, parse_record};
+use super::parse_id;
 use super::record_form::{self as rf, DisplaySection, FlowRecords, Problems, Values};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
@@ -267,13 +268,6 @@ async fn search(
 }
 
 // ------------------------------------------------------------ record page
-
-fn parse_id(s: &str) -> Result<VersionId, AppError> {
-    s.parse::<VersionId>()
-        .ok()
-        .filter(|i| *i > 0)
-        .ok_or_else(AppError::not_found)
-}
 
 /// A version of the caller's ente with its history, decoded; 404 when it
 /// does not exist or belongs to another ente. Logs the read.

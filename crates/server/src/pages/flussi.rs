@@ -730,7 +730,7 @@ async fn load_source(
 ) -> Result<Source, AppError> {
     user.require(Permission::ReadOwnFlows)?;
     let ente = user.ente()?;
-    let id: i64 = id.parse().map_err(|_| AppError::not_found())?;
+    let id = super::parse_id(id)?;
     let (account, username) = (user.id(), user.account.username.clone());
     state
         .db

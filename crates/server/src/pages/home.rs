@@ -62,7 +62,7 @@ impl InpsHome {
 
 async fn home(State(state): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
     if let Some(ente_id) = user.account.ente_id {
-        let since = jiff::Timestamp::now().as_millisecond() - OPEN_DAYS * 86_400_000;
+        let since = crate::fmt::now_ms() - OPEN_DAYS * 86_400_000;
         let (ente, stats, recent, rejections) = state
             .db
             .run(move |s| {

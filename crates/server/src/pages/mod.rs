@@ -48,6 +48,15 @@ pub async fn status(State(state): State<AppState>) -> Response {
     }
 }
 
+/// An id from a URL: a positive integer, else "not found" (the same answer
+/// as for an id of another ente).
+pub fn parse_id(s: &str) -> Result<i64, crate::AppError> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(crate::AppError::not_found)
+}
+
 /// A `next` target is followed only when it is a path of this site.
 pub fn safe_next(next: &str) -> &str {
     let ok = next.starts_with('/')

@@ -14,6 +14,7 @@ use casellario_store::portal::NewAuditEvent;
 
 use crate::auth::{self, CurrentUser};
 use crate::error::AppError;
+use crate::fmt::now_ms;
 use crate::{AppState, Chrome, html};
 
 /// Double-submit cookie protecting the login form (no session yet).
@@ -209,10 +210,6 @@ async fn login(
 /// unknown so that both paths cost the same.
 static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| auth::hash_password(&auth::random_token(16)).unwrap_or_default());
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
 
 #[derive(Deserialize)]
 struct CsrfOnly {
