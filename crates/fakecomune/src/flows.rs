@@ -4,11 +4,12 @@
 use crate::Entry;
 use base64::Engine as _;
 use casellario_domain::FlowType;
-use casellario_domain::model::{IdentificazioneFlusso, PrestazioniSociali};
+use casellario_domain::model::{Beneficiario, IdentificazioneFlusso, PrestazioniSociali};
 use casellario_domain::reference;
 use casellario_formats::xml::XmlFlowWriter;
 use casellario_gen::{GenItem, GenOptions, Generator};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The wire form of one `Flusso` of `elenco_flussi` (spec: `additionalProperties: false`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,6 +47,37 @@ pub(crate) fn encode_entry(e: &Entry) -> String {
     .expect("a struct of strings always serializes")
 }
 
+/// The JSON of a generated entry, built directly: the constant part once per
+/// batch (`head`), the base64 written straight into the result (its alphabet
+/// needs no JSON escaping), one allocation of the exact size.
+pub(crate) fn encode_generated(head: &str, id: &str, ts_ms: i64, tipo: &str, xml: &[u8]) -> String {
+    let id = serde_json::to_string(id).expect("a string always serializes");
+    let ts = crate::ts::format_ms(ts_ms);
+    let b64_len = xml.len().div_ceil(3) * 4;
+    let mut out =
+        String::with_capacity(head.len() + id.len() + ts.len() + tipo.len() + b64_len + 64);
+    out.push_str(head);
+    out.push_str(",\"id_flusso\":");
+    out.push_str(&id);
+    out.push_str(",\"ts_flusso\":\"");
+    out.push_str(&ts);
+    out.push_str("\",\"tipo\":\"");
+    out.push_str(tipo);
+    out.push_str("\",\"flusso\":\"");
+    base64::engine::general_purpose::STANDARD.encode_string(xml, &mut out);
+    out.push_str("\"}");
+    out
+}
+
+/// `{"codice_ente":…,"denominazione_ente":…` (no closing brace) for [`encode_generated`].
+pub(crate) fn generated_head(codice: &str, denominazione: &str) -> String {
+    format!(
+        "{{\"codice_ente\":{},\"denominazione_ente\":{}",
+        serde_json::to_string(codice).expect("a string always serializes"),
+        serde_json::to_string(denominazione).expect("a string always serializes")
+    )
+}
+
 /// The `tipo` wire value of a flow type.
 pub(crate) fn tipo_wire(sinba: bool) -> &'static str {
     if sinba { "SINBA" } else { "PS_PSA_SINA" }
@@ -65,6 +97,9 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
 pub(crate) struct Factory {
     ps: Generator,
     sinba: Generator,
+    /// Benefits of the current PS beneficiary not yet sent: each becomes a
+    /// flow of its own (one beneficiary, one benefit), as a comune would send them.
+    pending: Option<(Arc<Beneficiario>, std::vec::IntoIter<PrestazioniSociali>)>,
     codice: String,
     denominazione: String,
 }
@@ -86,9 +121,9 @@ impl Factory {
             nome: None,
             anno: 2025,
         };
-        // A PS item carries 1–4 records, so 4 per flow always suffices; the
-        // spare records cost nothing (the generator is lazy).
-        let ps_records = n_ps.saturating_mul(4).saturating_add(64);
+        // Every record becomes a flow; the spare ones cost nothing (the
+        // generator is lazy) and cover the flows that need two benefits.
+        let ps_records = n_ps.saturating_add(64);
         Factory {
             ps: Generator::new(&opts(FlowType::PsPsaSina, ps_records, seed)),
             sinba: Generator::new(&opts(
@@ -96,6 +131,7 @@ impl Factory {
                 n_sinba.saturating_add(16),
                 seed ^ 0x5_1BA0_5EED,
             )),
+            pending: None,
             codice: codice.to_string(),
             denominazione: denominazione.to_string(),
         }
@@ -155,6 +191,42 @@ impl Factory {
         }
     }
 
+    /// The next (beneficiary, one of its benefits).
+    fn next_one_ps(&mut self) -> (Arc<Beneficiario>, PrestazioniSociali) {
+        loop {
+            if let Some((b, rest)) = &mut self.pending
+                && let Some(p) = rest.next()
+            {
+                return (b.clone(), p);
+            }
+            let (b, p) = self.next_ps();
+            self.pending = Some((b, p.into_iter()));
+        }
+    }
+
+    /// A valid PS flow named `nome`: one beneficiary, one benefit, written into `buf`.
+    pub fn ps_one_into(&mut self, nome: &str, buf: &mut Vec<u8>) {
+        buf.clear();
+        let header = self.header(&self.ps, nome);
+        let (b, p) = self.next_one_ps();
+        let mut w = XmlFlowWriter::new(&mut *buf, FlowType::PsPsaSina, &header)
+            .expect("writing to a Vec cannot fail");
+        w.write_beneficiario(&b, &[&p])
+            .expect("writing to a Vec cannot fail");
+        w.finish().expect("writing to a Vec cannot fail");
+    }
+
+    /// A valid SINBA flow named `nome`, written into `buf`.
+    pub fn sinba_into(&mut self, nome: &str, buf: &mut Vec<u8>) {
+        buf.clear();
+        let header = self.header(&self.sinba, nome);
+        let s = self.next_sinba();
+        let mut w = XmlFlowWriter::new(&mut *buf, FlowType::Sinba, &header)
+            .expect("writing to a Vec cannot fail");
+        w.write_sinba(&s).expect("writing to a Vec cannot fail");
+        w.finish().expect("writing to a Vec cannot fail");
+    }
+
     /// A PS flow named `nome` with `beneficiaries` beneficiaries of
     /// `benefits` benefits each (1 and 1 for a valid WaaS flow).
     pub fn ps_xml(&mut self, nome: &str, beneficiaries: usize, benefits: usize) -> Vec<u8> {
@@ -176,14 +248,30 @@ impl Factory {
         }
         w.finish().expect("writing to a Vec cannot fail")
     }
+}
 
-    /// A SINBA flow named `nome` with one record.
-    pub fn sinba_xml(&mut self, nome: &str) -> Vec<u8> {
-        let header = self.header(&self.sinba, nome);
-        let s = self.next_sinba();
-        let mut w = XmlFlowWriter::new(Vec::with_capacity(2048), FlowType::Sinba, &header)
-            .expect("writing to a Vec cannot fail");
-        w.write_sinba(&s).expect("writing to a Vec cannot fail");
-        w.finish().expect("writing to a Vec cannot fail")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_encoding_matches_serde() {
+        let xml = "<Flusso>\"àé\"</Flusso>".as_bytes();
+        let e = Entry {
+            codice_ente: "H501".into(),
+            denominazione_ente: Some("Comune di \"Roma\"\n".into()),
+            id_flusso: "H501.PS.20260101.0000001".into(),
+            ts_flusso_ms: 1_767_225_600_123,
+            tipo: "PS_PSA_SINA".into(),
+            flusso_base64: b64(xml),
+        };
+        let head = generated_head(
+            &e.codice_ente,
+            e.denominazione_ente.as_deref().unwrap_or(""),
+        );
+        let fast = encode_generated(&head, &e.id_flusso, e.ts_flusso_ms, &e.tipo, xml);
+        assert_eq!(fast, encode_entry(&e));
+        let back: WireEntry = serde_json::from_str(&fast).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(back.ts_flusso, "2026-01-01T00:00:00.123Z");
     }
 }

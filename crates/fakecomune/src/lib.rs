@@ -261,7 +261,7 @@ impl Stats {
 struct Stored {
     ts: i64,
     id: Arc<str>,
-    json: Arc<str>,
+    json: Box<str>,
     served: bool,
     /// A copy made by `ResendAcquired` (not a candidate for further resends).
     resend: bool,
@@ -312,25 +312,25 @@ impl Inner {
         format!("{codice}.{tipo}.{day:08}.{n:07}")
     }
 
-    fn insert(&mut self, e: &Entry, json: String, resend: bool) {
-        let ts = ts::clamp(e.ts_flusso_ms);
-        let id: Arc<str> = Arc::from(e.id_flusso.as_str());
+    fn insert(&mut self, id: &str, tipo: &str, ts_ms: i64, json: String, resend: bool) {
+        let ts = ts::clamp(ts_ms);
+        let id: Arc<str> = Arc::from(id);
         let known = self.known.entry(id.clone()).or_insert_with(|| Known {
-            tipo: e.tipo.clone(),
+            tipo: tipo.to_string(),
             ts: Vec::new(),
             served: false,
         });
         known.ts.push(ts);
         if resend {
-            self.stats.resent.push(e.id_flusso.clone());
+            self.stats.resent.push(id.to_string());
         } else {
-            self.stats.published.push(e.id_flusso.clone());
+            self.stats.published.push(id.to_string());
         }
         self.last_ts = self.last_ts.max(ts);
         let stored = Stored {
             ts,
             id,
-            json: Arc::from(json),
+            json: json.into_boxed_str(),
             served: false,
             resend,
         };
@@ -356,7 +356,7 @@ impl Inner {
 
     /// `ResendAcquired`: copies of the last `limit` originals served, with new timestamps.
     fn resend(&mut self, limit: usize) {
-        let picked: Vec<Arc<str>> = {
+        let picked: Vec<Box<str>> = {
             let mut v: Vec<&Stored> = self
                 .log
                 .iter()
@@ -384,7 +384,7 @@ impl Inner {
                 flusso_base64: w.flusso,
             };
             let json = flows::encode_entry(&e);
-            self.insert(&e, json, true);
+            self.insert(&e.id_flusso, &e.tipo, e.ts_flusso_ms, json, true);
         }
     }
 
@@ -544,31 +544,25 @@ impl FakeComune {
             n - n_sinba,
             n_sinba,
         );
-        let entries: Vec<(Entry, String)> = kinds
+        let head = flows::generated_head(&cfg.codice_ente, &cfg.denominazione);
+        let mut xml = Vec::with_capacity(4096);
+        let entries: Vec<(String, i64, bool, String)> = kinds
             .iter()
             .zip(named)
             .map(|(sinba, (id, t))| {
-                let xml = if *sinba {
-                    factory.sinba_xml(&id)
+                if *sinba {
+                    factory.sinba_into(&id, &mut xml);
                 } else {
-                    factory.ps_xml(&id, 1, 1)
-                };
-                let e = Entry {
-                    codice_ente: cfg.codice_ente.clone(),
-                    denominazione_ente: Some(cfg.denominazione.clone()),
-                    id_flusso: id,
-                    ts_flusso_ms: t,
-                    tipo: flows::tipo_wire(*sinba).to_string(),
-                    flusso_base64: flows::b64(&xml),
-                };
-                let json = flows::encode_entry(&e);
-                (e, json)
+                    factory.ps_one_into(&id, &mut xml);
+                }
+                let json = flows::encode_generated(&head, &id, t, flows::tipo_wire(*sinba), &xml);
+                (id, t, *sinba, json)
             })
             .collect();
+        let ids = entries.iter().map(|(id, ..)| id.clone()).collect();
         let mut inner = self.shared.lock();
-        let ids = entries.iter().map(|(e, _)| e.id_flusso.clone()).collect();
-        for (e, json) in &entries {
-            inner.insert(e, json.clone(), false);
+        for (id, t, sinba, json) in entries {
+            inner.insert(&id, flows::tipo_wire(sinba), t, json, false);
         }
         ids
     }
@@ -589,11 +583,12 @@ impl FakeComune {
             usize::from(!sinba),
             usize::from(sinba),
         );
-        let xml = if sinba {
-            f.sinba_xml(&id)
+        let mut xml = Vec::with_capacity(4096);
+        if sinba {
+            f.sinba_into(&id, &mut xml);
         } else {
-            f.ps_xml(&id, 1, 1)
-        };
+            f.ps_one_into(&id, &mut xml);
+        }
         Entry {
             codice_ente: cfg.codice_ente.clone(),
             denominazione_ente: Some(cfg.denominazione.clone()),
@@ -654,7 +649,13 @@ impl FakeComune {
     /// the entry invisible to a correct poller, as it would be in reality.
     pub fn publish(&self, entry: Entry) {
         let json = flows::encode_entry(&entry);
-        self.shared.lock().insert(&entry, json, false);
+        self.shared.lock().insert(
+            &entry.id_flusso,
+            &entry.tipo,
+            entry.ts_flusso_ms,
+            json,
+            false,
+        );
     }
 
     /// Queues a fault (FIFO).
@@ -667,6 +668,22 @@ impl FakeComune {
         let mut s = inner.stats.clone();
         s.faults_pending = inner.faults.len();
         s
+    }
+
+    /// Waits until at least `ids` distinct `id_flusso` have an esito, or
+    /// `timeout` passes; true when reached. For tests driving a poller that
+    /// runs in the background.
+    pub async fn wait_esiti(&self, ids: usize, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.shared.lock().stats.esiti.len() >= ids {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// See [`Stats::esiti_exactly_once`].

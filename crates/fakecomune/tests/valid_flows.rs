@@ -22,15 +22,32 @@ fn opts() -> IngestOptions {
     o
 }
 
+/// Every entry, paging with `since` = the millisecond before the last one
+/// seen (pages may end inside a group) and skipping repeats.
 async fn entries(c: &casellario_fakecomune::FakeComune) -> Vec<Value> {
-    let body = reqwest::get(format!("{}/flussi?since=0&limit=100", c.base_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let v: Value = serde_json::from_str(&body).unwrap();
-    v["elenco_flussi"].as_array().unwrap().clone()
+    let mut since = 0;
+    let mut seen = std::collections::HashSet::new();
+    let mut all = Vec::new();
+    loop {
+        let body = reqwest::get(format!("{}/flussi?since={since}&limit=100", c.base_url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let page = v["elenco_flussi"].as_array().unwrap().clone();
+        let before = all.len();
+        for e in page {
+            since = ts::parse_ms(e["ts_flusso"].as_str().unwrap()).unwrap() - 1;
+            if seen.insert(e["id_flusso"].as_str().unwrap().to_string()) {
+                all.push(e);
+            }
+        }
+        if all.len() == before {
+            return all;
+        }
+    }
 }
 
 fn decode(e: &Value) -> Vec<u8> {
@@ -44,9 +61,9 @@ async fn generated_flows_are_stored_one_record_each() {
     let c = start(FakeConfig::new("H501", "Comune di Roma"))
         .await
         .unwrap();
-    let ids = c.publish_generated(100, 11, 2);
+    let ids = c.publish_generated(400, 11, 2);
     let list = entries(&c).await;
-    assert_eq!(list.len(), 100);
+    assert_eq!(list.len(), 400);
     let mut store = Store::open_in_memory().unwrap();
     for (e, id) in list.iter().zip(&ids) {
         let xml = decode(e);
