@@ -691,6 +691,55 @@ impl FakeComune {
         self.stats().esiti_exactly_once()
     }
 
+    /// Like [`FakeComune::esiti_exactly_once`], but a flow republished by
+    /// [`Fault::ResendAcquired`] counts once per version: every `(id_flusso,
+    /// ts_flusso)` published must have exactly one esito echoing that
+    /// `ts_flusso`. For a poller that answers every delivery of a flow, re-sent
+    /// ones included. Every version must have been served by then.
+    pub fn esiti_exactly_once_per_version(&self) -> Result<(), String> {
+        let inner = self.shared.lock();
+        let mut problems = Vec::new();
+        let mut bad = 0usize;
+        let mut versions = 0usize;
+        let mut ids: Vec<&Arc<str>> = inner.known.keys().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(k) = inner.known.get(id) else {
+                continue;
+            };
+            let seen = inner.stats.esiti.get(&**id);
+            for t in &k.ts {
+                versions += 1;
+                let n = seen.map_or(0, |v| {
+                    v.iter()
+                        .filter(|e| ts::parse_ms(&e.ts_flusso) == Some(*t))
+                        .count()
+                });
+                if n != 1 {
+                    bad += 1;
+                    if problems.len() < 10 {
+                        problems.push(format!("{id} @ {}: {n} esiti", ts::format_ms(*t)));
+                    }
+                }
+            }
+        }
+        let unknown = inner
+            .stats
+            .esiti
+            .keys()
+            .filter(|k| !inner.known.contains_key(k.as_str()))
+            .count();
+        if bad == 0 && unknown == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "esiti per versione: {bad} versioni su {versions} senza esattamente un esito, \
+                 {unknown} esiti per flussi sconosciuti. Primi casi: {}",
+                problems.join("; ")
+            ))
+        }
+    }
+
     /// Offline: new connections are closed at once; requests arriving on
     /// connections already open get 503 with `Connection: close`.
     pub fn set_offline(&self, offline: bool) {

@@ -438,6 +438,23 @@ async fn resend_acquired_reserves_served_flows_with_newer_ts() {
     assert_eq!(s.published, ids);
     assert_eq!(s.distinct_served, 8);
     assert_eq!(s.flows_served, 11);
+    // Esiti: once per id, or once per delivered version.
+    let resent = p.clone();
+    let first_esiti: Vec<Value> = first.iter().map(|e| esito(e, "OK")).collect();
+    let body = serde_json::json!({ "elenco_esiti": first_esiti });
+    assert_eq!(post_esiti(&c, &body.to_string()).await.0, 204);
+    c.esiti_exactly_once().unwrap();
+    assert!(
+        c.esiti_exactly_once_per_version()
+            .unwrap_err()
+            .contains("3 versioni su 11")
+    );
+    let again: Vec<Value> = resent.iter().map(|e| esito(e, "OK")).collect();
+    let body = serde_json::json!({ "elenco_esiti": again });
+    assert_eq!(post_esiti(&c, &body.to_string()).await.0, 204);
+    c.esiti_exactly_once_per_version().unwrap();
+    assert!(c.esiti_exactly_once().is_err());
+    assert!(c.stats().anomalies.is_empty());
     // Nothing served yet: a no-op.
     let c2 = comune().await;
     c2.inject(Fault::ResendAcquired);
