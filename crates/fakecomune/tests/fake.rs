@@ -455,7 +455,10 @@ async fn resend_acquired_reserves_served_flows_with_newer_ts() {
     let s = c.stats();
     assert_eq!(s.resent, ids[5..]);
     let last = s.flussi_log.last().unwrap();
-    assert_eq!((last.fault.clone(), last.entries), (Some(Fault::ResendAcquired), 3));
+    assert_eq!(
+        (last.fault.clone(), last.entries),
+        (Some(Fault::ResendAcquired), 3)
+    );
     assert_eq!(s.published, ids);
     assert_eq!(s.distinct_served, 8);
     assert_eq!(s.flows_served, 11);
