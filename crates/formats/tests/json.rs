@@ -521,7 +521,8 @@ fn schema_is_openapi_3_0_compatible() {
                             "maximum",
                             "oneOf",
                             "title",
-                            "description"
+                            "description",
+                            "x-nomi-esterni",
                         ]
                         .contains(&k.as_str())
                             || path.ends_with("/properties"),

@@ -3,7 +3,8 @@
 //! no `$ref` (it is embedded as is in the API's document), no type arrays,
 //! only `type`, `properties`, `required`, `additionalProperties`, `items`,
 //! `minItems`/`maxItems`, `enum`, `pattern`, `minLength`/`maxLength`,
-//! `format`, `minimum`/`maximum`, `oneOf`, `title`, `description`.
+//! `format`, `minimum`/`maximum`, `oneOf`, `title`, `description`, and the
+//! `x-nomi-esterni` extension (the names are the XSD's, see the ModI lint).
 //!
 //! A document valid against it is always translated to XML and read without
 //! structural errors; its values may still break a business rule, which the
@@ -32,6 +33,9 @@ pub fn flow_json_schema() -> Value {
             (PS_PSA_SINA201812.xsd oppure SINBA.xsd) con i nomi dell'XSD. Elementi = oggetti, \
             attributi = stringhe (numeri ammessi per gli attributi numerici), elementi ripetibili = elenchi.",
         "oneOf": [flow(FlowType::PsPsaSina), flow(FlowType::Sinba)],
+        // The member names are the XSD's (PascalCase), not the API's own
+        // convention: this marks the subtree for the ModI casing rule.
+        "x-nomi-esterni": true,
     })
 }
 
@@ -155,7 +159,8 @@ fn simple(ty: &SimpleType, name: &str) -> Value {
                     "type": "string", "maxLength": 64,
                     "pattern": format!("^{WS}[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+){WS}$"),
                 },
-                { "type": "number" },
+                // The lexical value is kept digit for digit (no binary float).
+                { "type": "number", "format": "decimal128" },
             ],
         }),
         SimpleType::Int { min, max } => {
