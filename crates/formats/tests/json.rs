@@ -749,3 +749,172 @@ fn documented_example_is_exact() {
     assert_eq!(r.records.len(), 1);
     assert!(r.records[0].1.is_empty() && r.flow.is_empty(), "{r:?}");
 }
+
+/// Every path to a node of a JSON value (object members and array items).
+fn node_paths(v: &Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    out.push(at.clone());
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                at.push(k.clone());
+                node_paths(x, at, out);
+                at.pop();
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                at.push(i.to_string());
+                node_paths(x, at, out);
+                at.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn node_mut<'v>(v: &'v mut Value, path: &[String]) -> Option<&'v mut Value> {
+    path.iter().try_fold(v, |v, seg| match v {
+        Value::Object(m) => m.get_mut(seg),
+        Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+        _ => None,
+    })
+}
+
+/// One structural mutation at a node: what a careless or hostile client does.
+fn mutate(v: &mut Value, op: u8, param: u32) {
+    let replacement = || match param % 9 {
+        0 => Value::Null,
+        1 => json!(true),
+        2 => json!(param),
+        3 => json!(-1.5e3),
+        4 => json!(""),
+        5 => json!("x".repeat(param as usize % 300)),
+        6 => json!({}),
+        7 => json!([]),
+        _ => json!(["A1.01"]),
+    };
+    match (op % 5, v) {
+        (0, Value::Object(m)) if !m.is_empty() => {
+            let k = m.keys().nth(param as usize % m.len()).cloned().unwrap();
+            m.remove(&k);
+        }
+        (1, Value::Object(m)) => {
+            let names = [
+                "Nome",
+                "CodicePrestazione",
+                "__proto__",
+                "Indirizzo",
+                "SINA",
+                "nome",
+                "",
+            ];
+            m.insert(
+                names[param as usize % names.len()].to_string(),
+                replacement(),
+            );
+        }
+        (2, Value::Array(a)) if !a.is_empty() => {
+            let item = a[param as usize % a.len()].clone();
+            for _ in 0..(param % 7) {
+                a.push(item.clone());
+            }
+        }
+        (3, Value::Array(a)) => a.clear(),
+        (_, v) => *v = replacement(),
+    }
+}
+
+/// The reader's structural codes: anything but a value outside its simple type.
+fn structural(xml: &[u8]) -> Vec<String> {
+    let r = read(xml);
+    let mut codes: Vec<String> = r.fatal.into_iter().collect();
+    if let Some((_, _, h)) = r.header {
+        codes.extend(h);
+    }
+    codes.extend(r.flow.into_iter().map(|(c, _)| c));
+    codes.extend(
+        r.records
+            .into_iter()
+            .flat_map(|(_, v)| v.into_iter().map(|(c, _)| c)),
+    );
+    codes.retain(|c| c != "XSD_VALORE");
+    codes
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    /// The schema is accurate near real flows: a mutant the JSON Schema
+    /// accepts is always translated and read without a structural error
+    /// (only values may still be wrong), and whatever the converter refuses
+    /// the schema refuses too.
+    #[test]
+    fn schema_valid_mutants_are_structurally_readable(
+        sinba in any::<bool>(),
+        seed in any::<u64>(),
+        muts in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u32>()), 1..4),
+    ) {
+        let schema = flow_json_schema();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let mut v = flow_xml_to_json(&generated(sinba, 2, seed, 0.0)).unwrap();
+        for (at, op, param) in muts {
+            let mut paths = Vec::new();
+            node_paths(&v, &mut Vec::new(), &mut paths);
+            let path = &paths[at % paths.len()];
+            if let Some(node) = node_mut(&mut v, path) {
+                mutate(node, op, param);
+            }
+        }
+        let valid = validator.is_valid(&v);
+        match to_xml(&v) {
+            Ok(xml) => {
+                if valid {
+                    let s = structural(&xml);
+                    prop_assert!(s.is_empty(), "schema-valid but {:?}:\n{:#}", s, v);
+                }
+            }
+            Err(e) => prop_assert!(!valid, "schema-valid but refused {:?}:\n{:#}", codes(&e), v),
+        }
+    }
+
+    /// Any text XML 1.0 can carry survives JSON → XML → reader and XML → JSON
+    /// unchanged: quotes, `<`, `&`, `]]>`, tabs and line ends (CR included),
+    /// NEL, LS, astral characters.
+    #[test]
+    fn any_xml_text_survives_both_ways(
+        text in proptest::collection::vec(
+            prop_oneof![
+                3 => proptest::char::range(' ', '~'),
+                1 => prop::sample::select(vec!['\t', '\n', '\r', '"', '\'', '<', '>', '&', ']', '\u{85}', '\u{2028}', '\u{a0}', 'è', '😀', '\u{fffd}', '\u{e000}']),
+                1 => any::<char>().prop_filter("XML char", |c| matches!(*c as u32, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)),
+            ],
+            1..=32,
+        ),
+    ) {
+        let text: String = text.into_iter().collect();
+        let mut v = example_ps();
+        v["Beneficiario"]["Anagrafica"]["Cognome"] = json!(text);
+        v["Beneficiario"]["PrestazioniSociali"][0]["ProtocolloDomanda"] = json!(text);
+        v["Beneficiario"]["PrestazioniSociali"][0]["SINA"]["NecessitaInterventiSociali"]["CodicePrestazione"][0] = json!(text);
+        let xml = to_xml(&v).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        let mut rec = None;
+        for item in XmlFlowReader::new(&xml[..], ReadOptions::default()) {
+            if let Ok(FlowItem::Record(r)) = item {
+                rec = Some(r);
+            }
+        }
+        let rec = rec.ok_or_else(|| TestCaseError::fail("no record"))?;
+        let casellario_domain::model::Record::Ps(ps) = &rec.record else {
+            return Err(TestCaseError::fail("not PS"));
+        };
+        prop_assert_eq!(ps.beneficiario.anagrafica.cognome.as_deref(), Some(text.as_str()));
+        prop_assert_eq!(ps.prestazione.protocollo_domanda.as_deref(), Some(text.as_str()));
+        let back = flow_xml_to_json(&xml).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        prop_assert_eq!(&back["Beneficiario"]["Anagrafica"]["Cognome"], &json!(text));
+        prop_assert_eq!(
+            &back["Beneficiario"]["PrestazioniSociali"][0]["SINA"]["NecessitaInterventiSociali"]["CodicePrestazione"][0],
+            &json!(text)
+        );
+        prop_assert_eq!(to_xml(&back).unwrap(), xml);
+    }
+}
