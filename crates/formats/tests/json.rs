@@ -918,3 +918,47 @@ proptest! {
         prop_assert_eq!(to_xml(&back).unwrap(), xml);
     }
 }
+
+/// Wide objects and long arrays up to the limits, filling the size limit:
+/// refused or translated quickly (no quadratic duplicate search, no deep
+/// recursion), and every member name reported is bounded in the message.
+#[test]
+fn wide_hostile_documents_are_cheap() {
+    let started = std::time::Instant::now();
+    // Objects of 9,999 distinct members, repeated up to ~16 MiB.
+    let wide: String = format!(
+        "{{{}}}",
+        (0..9_999)
+            .map(|i| format!("\"m{i}\":0"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    // A quarter of the size limit keeps the debug-build test short; the
+    // cost is linear, so the full 16 MiB takes four times as long.
+    let n = MAX_JSON_BYTES / 4 / (wide.len() + 1);
+    let doc = format!("[{}]", vec![wide.as_str(); n].join(","));
+    assert!(doc.len() <= MAX_JSON_BYTES);
+    assert_eq!(codes(&err_of(doc.as_bytes())), ["JSON_TIPO"]);
+    // The same members in a flow: each one reported, the report capped.
+    let flow = format!("{{\"Beneficiario\":{wide}}}");
+    let e = err_of(flow.as_bytes());
+    assert_eq!(e.violations.len(), 100);
+    assert!(
+        e.violations
+            .iter()
+            .all(|v| v.rule == "JSON_MEMBRO_NON_PREVISTO" && v.message.len() < 2_000)
+    );
+    // A key of 60 KiB: the message quotes only its start.
+    let long_key = format!("{{\"{}\":1}}", "k".repeat(60 << 10));
+    let e = err_of(long_key.as_bytes());
+    assert!(
+        e.violations[0].message.len() < 2_000,
+        "{}",
+        e.violations[0].message.len()
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}

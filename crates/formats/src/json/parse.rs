@@ -6,6 +6,10 @@
 //! never overflows the stack.
 
 use super::{Limit, pointer_push};
+use std::collections::HashSet;
+
+/// Members past which duplicate keys are looked up in a hash set.
+const WIDE: usize = 16;
 
 /// A parsed JSON value. Objects keep their members in document order (the
 /// converter decides the XML order, not the client).
@@ -50,8 +54,21 @@ pub(crate) struct Parser<'a> {
     b: &'a [u8],
     pos: usize,
     depth: usize,
-    /// JSON pointer of the value being parsed, for messages.
-    path: String,
+}
+
+/// Puts the member or item `token` in front of an error's JSON pointer: the
+/// pointer is built only on the way out of an error, never while parsing.
+fn within(e: ParseError, token: &str) -> ParseError {
+    let front = |path: String| {
+        let mut p = String::new();
+        pointer_push(&mut p, token);
+        p + &path
+    };
+    match e {
+        ParseError::Duplicate(path, at) => ParseError::Duplicate(front(path), at),
+        ParseError::Limit(l, path, at) => ParseError::Limit(l, front(path), at),
+        e @ ParseError::Syntax(..) => e,
+    }
 }
 
 impl<'a> Parser<'a> {
@@ -61,7 +78,6 @@ impl<'a> Parser<'a> {
             b: s.as_bytes(),
             pos: 0,
             depth: 0,
-            path: String::new(),
         }
     }
 
@@ -102,7 +118,7 @@ impl<'a> Parser<'a> {
 
     fn nested(&mut self, f: fn(&mut Self) -> Result<Json, ParseError>) -> Result<Json, ParseError> {
         if self.depth >= Limit::Depth.max() {
-            return Err(ParseError::Limit(Limit::Depth, self.path.clone(), self.pos));
+            return Err(ParseError::Limit(Limit::Depth, String::new(), self.pos));
         }
         self.depth += 1;
         let r = f(self);
@@ -122,6 +138,9 @@ impl<'a> Parser<'a> {
     fn object(&mut self) -> Result<Json, ParseError> {
         self.pos += 1; // '{'
         let mut members: Vec<(String, Json)> = Vec::new();
+        // Keys seen, once the object is wide enough for a linear scan to
+        // cost more than hashing (a hostile object has up to 10,000 members).
+        let mut wide: Option<HashSet<String>> = None;
         self.ws();
         if self.b.get(self.pos) == Some(&b'}') {
             self.pos += 1;
@@ -134,13 +153,23 @@ impl<'a> Parser<'a> {
             }
             let key_at = self.pos;
             let key = self.string()?;
-            let outer = self.path.len();
-            pointer_push(&mut self.path, &key);
-            if members.iter().any(|(k, _)| *k == key) {
-                return Err(ParseError::Duplicate(self.path.clone(), key_at));
+            let duplicate = match &mut wide {
+                Some(set) => !set.insert(key.clone()),
+                None => members.iter().any(|(k, _)| *k == key),
+            };
+            if duplicate {
+                return Err(within(ParseError::Duplicate(String::new(), key_at), &key));
+            }
+            if wide.is_none() && members.len() >= WIDE {
+                let mut set: HashSet<String> = members.iter().map(|(k, _)| k.clone()).collect();
+                set.insert(key.clone());
+                wide = Some(set);
             }
             if members.len() >= Limit::Items.max() {
-                return Err(ParseError::Limit(Limit::Items, self.path.clone(), key_at));
+                return Err(within(
+                    ParseError::Limit(Limit::Items, String::new(), key_at),
+                    &key,
+                ));
             }
             self.ws();
             if self.b.get(self.pos) != Some(&b':') {
@@ -148,8 +177,7 @@ impl<'a> Parser<'a> {
             }
             self.pos += 1;
             self.ws();
-            let v = self.value()?;
-            self.path.truncate(outer);
+            let v = self.value().map_err(|e| within(e, &key))?;
             members.push((key, v));
             self.ws();
             match self.b.get(self.pos) {
@@ -173,13 +201,15 @@ impl<'a> Parser<'a> {
         }
         loop {
             self.ws();
-            let outer = self.path.len();
-            pointer_push(&mut self.path, &items.len().to_string());
             if items.len() >= Limit::Items.max() {
-                return Err(ParseError::Limit(Limit::Items, self.path.clone(), self.pos));
+                return Err(within(
+                    ParseError::Limit(Limit::Items, String::new(), self.pos),
+                    &items.len().to_string(),
+                ));
             }
-            let v = self.value()?;
-            self.path.truncate(outer);
+            let v = self
+                .value()
+                .map_err(|e| within(e, &items.len().to_string()))?;
             items.push(v);
             self.ws();
             match self.b.get(self.pos) {
@@ -200,11 +230,7 @@ impl<'a> Parser<'a> {
         let mut run = self.pos;
         loop {
             if self.pos - start > Limit::StringBytes.max() {
-                return Err(ParseError::Limit(
-                    Limit::StringBytes,
-                    self.path.clone(),
-                    start,
-                ));
+                return Err(ParseError::Limit(Limit::StringBytes, String::new(), start));
             }
             match self.b.get(self.pos) {
                 None => return Err(self.syntax("stringa non chiusa")),
@@ -325,11 +351,7 @@ impl<'a> Parser<'a> {
             }
         }
         if self.pos - start > Limit::NumberDigits.max() {
-            return Err(ParseError::Limit(
-                Limit::NumberDigits,
-                self.path.clone(),
-                start,
-            ));
+            return Err(ParseError::Limit(Limit::NumberDigits, String::new(), start));
         }
         Ok(Json::Num(self.s[start..self.pos].to_string()))
     }
@@ -390,6 +412,22 @@ mod tests {
                 "{bad:?} → {:?}",
                 parse(bad)
             );
+        }
+    }
+
+    #[test]
+    fn duplicates_in_wide_objects() {
+        let mut members: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
+        assert!(
+            matches!(parse(&format!("{{{}}}", members.join(","))), Ok(Json::Obj(m)) if m.len() == 40)
+        );
+        for dup in [3usize, 17, 39] {
+            members.push(format!("\"k{dup}\":0"));
+            assert!(
+                matches!(parse(&format!("{{{}}}", members.join(","))), Err(ParseError::Duplicate(p, _)) if p == format!("/k{dup}")),
+                "k{dup}"
+            );
+            members.pop();
         }
     }
 
