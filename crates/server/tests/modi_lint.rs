@@ -473,6 +473,14 @@ fn the_json_flow_schema_passes() {
     if !lint::spectral_or_skip("the_json_flow_schema_passes") {
         return;
     }
+    let example: Value =
+        serde_json::from_slice(
+            &std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+                "../../tests/fixtures/json/example1_PS_PSA_SINA_H501.PS.20210520.0000002.json",
+            ))
+            .unwrap(),
+        )
+        .unwrap();
     let mut doc = good();
     doc["paths"]["/flussi/{id_flusso}"]["put"] = json!({
         "operationId": "inviaFlusso",
@@ -483,7 +491,10 @@ fn the_json_flow_schema_passes() {
         "parameters": [ { "name": "id_flusso", "in": "path", "required": true, "description": "Identificativo",
                           "schema": { "type": "string", "maxLength": 50, "pattern": "^[A-Za-z0-9._-]+$" } } ],
         "requestBody": { "required": true, "content": { "application/json": {
-            "schema": casellario_formats::json::flow_json_schema() } } },
+            "schema": casellario_formats::json::flow_json_schema(),
+            // Spectral checks examples against their schema (AJV): the INPS
+            // sample, as JSON, must satisfy the flow schema there too.
+            "example": example } } },
         "responses": doc["paths"]["/flussi/{id_flusso}"]["get"]["responses"].clone(),
     });
     lint::lint_openapi(&doc.to_string()).unwrap_or_else(|e| panic!("{e}"));
