@@ -465,6 +465,25 @@ fn missing_security_and_a_text_status_fail() {
     );
 }
 
+/// Security applied to the whole document counts too: an operation that
+/// inherits it must document 429; one that opts out (`security: []`) need not.
+#[test]
+fn inherited_security_needs_429_too() {
+    if !lint::spectral_or_skip("inherited_security_needs_429_too") {
+        return;
+    }
+    let mut doc = good();
+    doc["security"] = json!([{ "oauth2": ["ricevute:lettura"] }]);
+    let get = doc["paths"]["/flussi/{id_flusso}"]["get"]
+        .as_object_mut()
+        .unwrap();
+    get.remove("security");
+    get["responses"].as_object_mut().unwrap().remove("429");
+    let report = report(&doc);
+    assert_rules(&report, &["modi-429-documented"]);
+    assert!(!report.contains("/status"), "/status opts out: {report}");
+}
+
 /// The JSON flow schema of `casellario_formats::json`, embedded as the API
 /// embeds it (a request body), breaks none of the rules: its XSD names are
 /// exempt from the casing rule through `x-nomi-esterni`, everything else holds.
