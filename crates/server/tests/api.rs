@@ -951,3 +951,67 @@ async fn administrators_and_referenti_issue_and_revoke_credentials() {
     );
     assert!(actions.contains(&"api.credenziale.revoca"));
 }
+
+// -------------------------------------------------------------------- JSON
+
+#[tokio::test]
+async fn json_submissions_are_the_same_flow_as_xml() {
+    let app = app().await;
+    let (_, t) = app.ente_with_token("E001").await;
+    let xml = gen_flow("E001", 1, 21);
+    let json = casellario_formats::json::flow_xml_to_json(&xml).unwrap();
+    let body = serde_json::to_vec(&json).unwrap();
+    let (st, _, v) = app
+        .submit(&t, body.clone(), "application/json", None)
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_receipt(&v);
+    assert_eq!(v["riepilogo"]["accettati"], 1);
+    // The same JSON again, pretty-printed: the same flow, the original receipt.
+    let pretty = serde_json::to_vec_pretty(&json).unwrap();
+    let (st, _, again) = app.submit(&t, pretty, "application/json", None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(again, v);
+    // A JSON flow with two records: the channel rule, as in XML.
+    let two = casellario_formats::json::flow_xml_to_json(&gen_flow("E001", 2, 22)).unwrap();
+    let (st, _, v) = app
+        .submit(&t, serde_json::to_vec(&two).unwrap(), "application/json", None)
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert!(v["violazioni"].to_string().contains("CANALE_UN_RECORD"), "{v}");
+    // JSON that does not map: 422 with the violations, nothing stored.
+    let mut bad = json.clone();
+    bad["Beneficiario"]["Sconosciuto"] = "x".into();
+    let (st, h, v) = app
+        .submit(&t, serde_json::to_vec(&bad).unwrap(), "application/json", None)
+        .await;
+    assert_problem(st, &h, &v, 422, "FLUSSO_JSON_NON_VALIDO");
+    let viol = v["violazioni"].as_array().unwrap();
+    assert!(!viol.is_empty());
+    for x in viol {
+        assert!(x["codice"].as_str().unwrap().starts_with("JSON_"), "{x}");
+        assert!(x["messaggio"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(x["campo"].is_string());
+    }
+    let (st, h, v) = app
+        .submit(&t, b"{\"a\":".to_vec(), "application/json", None)
+        .await;
+    assert_problem(st, &h, &v, 422, "FLUSSO_JSON_NON_VALIDO");
+    let (_, _, page) = app.get(&t, "/api/v1/ricevute").await;
+    assert_eq!(page["elementi"].as_array().unwrap().len(), 2);
+}
+
+// -------------------------------------------------------------- ModI lint
+
+#[path = "api/lint.rs"]
+mod lint;
+
+#[test]
+fn generated_openapi_passes_the_modi_ruleset() {
+    let doc = casellario_server::api::openapi::document("https://casellario.example.it", 1 << 20);
+    // The examples of the flow are real: the JSON one is the XML one's mirror.
+    let post = &doc["paths"]["/flussi"]["post"]["requestBody"]["content"];
+    assert!(post["application/json"]["example"]["IdentificazioneFlusso"].is_object(), "{post}");
+    assert!(post["application/xml"]["example"].as_str().is_some_and(|x| x.contains("<Flusso")));
+    lint::lint_openapi(&serde_json::to_string_pretty(&doc).unwrap()).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -181,7 +181,7 @@ fn json_response(status: StatusCode, body: Vec<u8>, location: Option<i64>) -> Re
          headers(("Location" = String, description = "Indirizzo della ricevuta."))),
         (status = 200, description = "Invio già ricevuto: la ricevuta originale.", body = super::openapi::RicevutaApi),
     ),
-    security(("bearer" = ["flussi:invio"]), ("oauth2" = ["flussi:invio"]))
+    security(("oauth2" = ["flussi:invio"]), ("bearer" = []))
 )]
 pub async fn submit(
     State(state): State<AppState>,
@@ -282,11 +282,11 @@ pub async fn submit(
     summary = "Legge la ricevuta di un invio",
     description = "La ricevuta di un invio dell'ente (di qualsiasi canale), con l'esito di ogni record.",
     params(("id" = i64, Path, description = "Identificativo dell'invio (`id` della ricevuta).",
-            minimum = 1, example = 42)),
+            minimum = 1, maximum = 9007199254740991_i64, example = 42)),
     responses(
         (status = 200, description = "La ricevuta.", body = super::openapi::RicevutaApi),
     ),
-    security(("bearer" = ["ricevute:lettura"]), ("oauth2" = ["ricevute:lettura"]))
+    security(("oauth2" = ["ricevute:lettura"]), ("bearer" = []))
 )]
 pub async fn receipt(
     State(state): State<AppState>,
@@ -389,15 +389,15 @@ pub struct ListQuery {
 /// Totals of a receipt.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Riepilogo {
-    #[schema(minimum = 0, format = Int64)]
+    #[schema(minimum = 0, maximum = 9007199254740991_i64, format = Int64)]
     pub record: u64,
-    #[schema(minimum = 0, format = Int64)]
+    #[schema(minimum = 0, maximum = 9007199254740991_i64, format = Int64)]
     pub accettati: u64,
-    #[schema(minimum = 0, format = Int64)]
+    #[schema(minimum = 0, maximum = 9007199254740991_i64, format = Int64)]
     pub duplicati: u64,
-    #[schema(minimum = 0, format = Int64)]
+    #[schema(minimum = 0, maximum = 9007199254740991_i64, format = Int64)]
     pub scartati: u64,
-    #[schema(minimum = 0, format = Int64)]
+    #[schema(minimum = 0, maximum = 9007199254740991_i64, format = Int64)]
     pub avvisi: u64,
 }
 
@@ -405,20 +405,24 @@ pub struct Riepilogo {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Invio {
     /// Identifier of the submission (and of its receipt).
-    #[schema(minimum = 1, format = Int64, example = 42)]
+    #[schema(minimum = 1, maximum = 9007199254740991_i64, format = Int64, example = 42)]
     pub id: i64,
     /// Position in the ente's sequence of submissions: the cursor.
-    #[schema(minimum = 1, format = Int64, example = 42)]
+    #[schema(minimum = 1, maximum = 9007199254740991_i64, format = Int64, example = 42)]
     pub seq: i64,
     /// `IdentificazioneFlusso/@Nome`, when readable.
     #[schema(max_length = 256, example = "FLUSSO-2026-000123")]
     pub id_flusso: Option<String>,
-    #[schema(example = "PS_PSA_SINA", pattern = "^(PS_PSA_SINA|SINBA)$")]
+    #[schema(example = "PS_PSA_SINA", pattern = "^(PS_PSA_SINA|SINBA)$", max_length = 11)]
     pub tipo: Option<&'static str>,
     /// Channel of the submission.
-    #[schema(example = "coop", pattern = "^(upload|form|coop|waas)$")]
+    #[schema(example = "coop", pattern = "^(upload|form|coop|waas)$", max_length = 6)]
     pub canale: &'static str,
-    #[schema(example = "OK", pattern = "^(OK|DATI_NON_TROVATI|RICHIESTA_INVALIDA|ERRORE_GENERICO)$")]
+    #[schema(
+        example = "OK",
+        pattern = "^(OK|DATI_NON_TROVATI|RICHIESTA_INVALIDA|ERRORE_GENERICO)$",
+        max_length = 18
+    )]
     pub codice_esito: &'static str,
     /// Identifier of the flow in the register, if one was stored.
     #[schema(max_length = 20, example = "17")]
@@ -428,11 +432,11 @@ pub struct Invio {
     /// The whole flow was refused: nothing stored.
     pub respinto: bool,
     /// SHA-256 of the flow's bytes (hex).
-    #[schema(pattern = "^[0-9a-f]{64}$", example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
+    #[schema(pattern = "^[0-9a-f]{64}$", max_length = 64, example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
     pub sha256: String,
     pub riepilogo: Riepilogo,
     /// When the register received it (RFC 3339, UTC).
-    #[schema(format = DateTime, example = "2026-11-27T10:15:00.123Z")]
+    #[schema(format = DateTime, max_length = 32, example = "2026-11-27T10:15:00.123Z")]
     pub ricevuto_il: String,
     /// Path of the full receipt.
     #[schema(example = "/api/v1/ricevute/42", max_length = 64)]
@@ -458,7 +462,7 @@ pub struct PaginaInvii {
     pub elementi: Vec<Invio>,
     /// Cursor for the next page (`dopo`): the last `seq` returned, or the
     /// cursor given when the page is empty.
-    #[schema(minimum = 0, format = Int64)]
+    #[schema(minimum = 0, maximum = 9007199254740991_i64, format = Int64)]
     pub prossimo: i64,
     /// Whether more submissions follow.
     pub altri: bool,
@@ -508,7 +512,7 @@ fn invio(r: SubmissionRow) -> Invio {
     responses(
         (status = 200, description = "Una pagina di invii.", body = PaginaInvii),
     ),
-    security(("bearer" = ["ricevute:lettura"]), ("oauth2" = ["ricevute:lettura"]))
+    security(("oauth2" = ["ricevute:lettura"]), ("bearer" = []))
 )]
 pub async fn list(
     State(state): State<AppState>,

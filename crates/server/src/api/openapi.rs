@@ -160,6 +160,47 @@ fn embed_schema(schemas: &mut Map<String, Value>, name: &str, mut schema: Value)
     schemas.insert(name.to_string(), schema);
 }
 
+/// Bounds of the receipt schema the ModI rules ask for, which
+/// `docs/ricevuta.schema.json` (a file format, not an API) leaves open:
+/// integers are int64 within JavaScript's safe range, free text is at most
+/// 4 KiB, a flow's records at most 10^8 (a 4 GiB upload holds fewer), the
+/// violations of one record or flow at most 10^4.
+fn bound(v: &mut Value, key: &str) {
+    match v {
+        Value::Object(m) => {
+            let ty = m.get("type").cloned();
+            let is = |t: &str| match &ty {
+                Some(Value::String(s)) => s == t,
+                Some(Value::Array(a)) => a.iter().any(|x| x == t),
+                _ => false,
+            };
+            if is("integer") {
+                m.entry("format").or_insert_with(|| json!("int64"));
+                m.entry("minimum").or_insert_with(|| json!(0));
+                m.entry("maximum").or_insert_with(|| json!(9_007_199_254_740_991_i64));
+            }
+            if is("string")
+                && !m.contains_key("maxLength")
+                && !m.contains_key("enum")
+                && !m.contains_key("format")
+            {
+                m.insert("maxLength".into(), json!(4096));
+            }
+            if is("array") && !m.contains_key("maxItems") {
+                let max = if key == "record" { 100_000_000 } else { 10_000 };
+                m.insert("maxItems".into(), json!(max));
+            }
+            for (k, x) in m.iter_mut() {
+                if k != "example" && k != "examples" {
+                    bound(x, k);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| bound(x, key)),
+        _ => {}
+    }
+}
+
 fn receipt_schema() -> Value {
     let mut s: Value = serde_json::from_str(include_str!("../../../../docs/ricevuta.schema.json"))
         .unwrap_or_else(|_| json!({"type": "object"}));
@@ -197,11 +238,13 @@ fn receipt_schema() -> Value {
             }),
         );
     }
+    bound(&mut s, "");
     s
 }
 
-/// The whole document, for a server reachable at `base_url`.
-pub fn document(base_url: &str) -> Value {
+/// The whole document, for a server reachable at `base_url` accepting
+/// bodies of at most `max_body` bytes.
+pub fn document(base_url: &str, max_body: usize) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
     let api_url = format!("{base_url}{}", super::BASE);
     doc["info"] = json!({
@@ -334,10 +377,33 @@ pub fn document(base_url: &str) -> Value {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else { continue };
             for (method, op) in item.iter_mut() {
+                let protected = path != "/token" && path != "/status";
+                if !protected && let Some(o) = op.as_object_mut() {
+                    // Public: no security requirement at all (the token
+                    // endpoint authenticates the client in its body).
+                    o.insert("security".into(), json!([]));
+                }
+                if let Some(x) = op
+                    .pointer_mut("/requestBody/content/application~1xml/schema")
+                    .and_then(Value::as_object_mut)
+                {
+                    x.insert("maxLength".into(), json!(max_body));
+                }
                 let Some(resps) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                     continue;
                 };
-                let protected = path != "/token" && path != "/status";
+                // Headers an operation declares inline (Location) are short paths.
+                for (_, r) in resps.iter_mut() {
+                    if let Some(hs) = r.get_mut("headers").and_then(Value::as_object_mut) {
+                        for (_, h) in hs.iter_mut() {
+                            if let Some(sc) = h.get_mut("schema").and_then(Value::as_object_mut)
+                                && sc.get("type") == Some(&json!("string"))
+                            {
+                                sc.entry("maxLength").or_insert_with(|| json!(256));
+                            }
+                        }
+                    }
+                }
                 if protected {
                     for (_, r) in resps.iter_mut() {
                         let Some(r) = r.as_object_mut() else { continue };
@@ -363,7 +429,7 @@ pub fn document(base_url: &str) -> Value {
 
 /// `GET /api/v1/openapi.json`.
 pub async fn serve(State(state): State<AppState>) -> Response {
-    let doc = document(&state.cfg.base_url());
+    let doc = document(&state.cfg.base_url(), state.cfg.api_max_body_bytes);
     let mut r = axum::Json(doc).into_response();
     r.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -53,13 +53,13 @@ pub fn title(code: &str) -> &'static str {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Violazione {
     /// Stable rule code.
-    #[schema(example = "JSON_CAMPO_SCONOSCIUTO")]
+    #[schema(example = "JSON_CAMPO_SCONOSCIUTO", max_length = 64)]
     pub codice: String,
     /// Path of the field (XSD wire names).
-    #[schema(example = "Beneficiario/Anagrafica/@Sesso")]
+    #[schema(example = "Beneficiario/Anagrafica/@Sesso", max_length = 1024)]
     pub campo: String,
     /// What to fix, in Italian.
-    #[schema(example = "Il campo non è previsto dal tracciato.")]
+    #[schema(example = "Il campo non è previsto dal tracciato.", max_length = 4096)]
     pub messaggio: String,
 }
 

@@ -31,13 +31,13 @@ pub struct RecordSearch {
     #[param(max_length = 64, example = "PROT-2026-1")]
     pub protocollo_domanda: Option<String>,
     /// From this reference date (inclusive, AAAA-MM-GG).
-    #[param(format = Date, example = "2026-01-01")]
+    #[param(format = Date, max_length = 10, example = "2026-01-01")]
     pub dal: Option<String>,
     /// Up to this reference date (inclusive, AAAA-MM-GG).
-    #[param(format = Date, example = "2026-12-31")]
+    #[param(format = Date, max_length = 10, example = "2026-12-31")]
     pub al: Option<String>,
     /// Flow type.
-    #[param(pattern = "^(PS_PSA_SINA|SINBA)$", example = "PS_PSA_SINA")]
+    #[param(pattern = "^(PS_PSA_SINA|SINBA)$", max_length = 11, example = "PS_PSA_SINA")]
     pub tipo: Option<String>,
     /// Also versions no longer live (cancelled or superseded).
     pub includi_annullati: Option<bool>,
@@ -55,12 +55,12 @@ pub struct Annullamento {
     /// Flow that cancelled or superseded it.
     #[schema(max_length = 256)]
     pub id_flusso: String,
-    #[schema(minimum = 1, format = Int64)]
+    #[schema(minimum = 1, maximum = 9007199254740991_i64, format = Int64)]
     pub posizione: u64,
     /// `cancellazione` or `sostituzione`.
-    #[schema(pattern = "^(cancellazione|sostituzione)$")]
+    #[schema(pattern = "^(cancellazione|sostituzione)$", max_length = 16)]
     pub motivo: &'static str,
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, max_length = 32)]
     pub il: String,
 }
 
@@ -74,9 +74,9 @@ pub struct Annullamento {
 }))]
 pub struct RecordSintesi {
     /// Identifier of the version.
-    #[schema(minimum = 1, format = Int64)]
+    #[schema(minimum = 1, maximum = 9007199254740991_i64, format = Int64)]
     pub id: i64,
-    #[schema(pattern = "^(PS_PSA_SINA|SINBA)$")]
+    #[schema(pattern = "^(PS_PSA_SINA|SINBA)$", max_length = 11)]
     pub tipo: &'static str,
     /// Flow that carried it.
     #[schema(max_length = 256)]
@@ -84,7 +84,7 @@ pub struct RecordSintesi {
     #[schema(max_length = 20)]
     pub id_acquisizione: String,
     /// Position of the record in its flow.
-    #[schema(minimum = 1, format = Int64)]
+    #[schema(minimum = 1, maximum = 9007199254740991_i64, format = Int64)]
     pub posizione: u64,
     /// Codice fiscale or IDBeneficiario.
     #[schema(max_length = 64)]
@@ -93,9 +93,9 @@ pub struct RecordSintesi {
     pub codice_prestazione: Option<String>,
     #[schema(max_length = 64)]
     pub protocollo_domanda: Option<String>,
-    #[schema(format = Date)]
+    #[schema(format = Date, max_length = 10)]
     pub data_riferimento: Option<String>,
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, max_length = 32)]
     pub acquisito_il: String,
     /// Set when the version is no longer live.
     pub annullamento: Option<Annullamento>,
@@ -103,10 +103,20 @@ pub struct RecordSintesi {
 
 /// A page of search results.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "elementi": [{
+        "id": 7, "tipo": "PS_PSA_SINA", "id_flusso": "FLUSSO-2026-000123", "id_acquisizione": "17",
+        "posizione": 1, "soggetto": "RSSMRA80A01H501U", "codice_prestazione": "A1.01",
+        "protocollo_domanda": "PROT-2026-1", "data_riferimento": "2026-03-01",
+        "acquisito_il": "2026-11-27T10:15:00.123Z", "annullamento": null
+    }],
+    "pagina": 1,
+    "altri": false
+}))]
 pub struct PaginaRecord {
     #[schema(max_items = 100)]
     pub elementi: Vec<RecordSintesi>,
-    #[schema(minimum = 1, format = Int32)]
+    #[schema(minimum = 1, maximum = 10000, format = Int32)]
     pub pagina: u32,
     /// Whether a next page exists.
     pub altri: bool,
@@ -114,6 +124,17 @@ pub struct PaginaRecord {
 
 /// One version with its content.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": 7, "tipo": "PS_PSA_SINA", "id_flusso": "FLUSSO-2026-000123", "id_acquisizione": "17",
+    "posizione": 1, "soggetto": "RSSMRA80A01H501U", "codice_prestazione": "A1.01",
+    "protocollo_domanda": "PROT-2026-1", "data_riferimento": "2026-03-01",
+    "acquisito_il": "2026-11-27T10:15:00.123Z", "annullamento": null,
+    "dati": {
+        "Beneficiario": {"CodiceFiscale": "RSSMRA80A01H501U"},
+        "PrestazioniSociali": {"CodicePrestazione": "A1.01", "ProtocolloDomanda": "PROT-2026-1",
+                               "DataErogazionePrestazione": "2026-03-01"}
+    }
+}))]
 pub struct RecordDettaglio {
     #[serde(flatten)]
     pub sintesi: RecordSintesi,
@@ -178,7 +199,7 @@ fn opt(v: &Option<String>) -> Option<String> {
     responses(
         (status = 200, description = "Una pagina di record.", body = PaginaRecord),
     ),
-    security(("bearer" = ["record:lettura"]), ("oauth2" = ["record:lettura"]))
+    security(("oauth2" = ["record:lettura"]), ("bearer" = []))
 )]
 pub async fn search(
     State(state): State<AppState>,
@@ -250,11 +271,12 @@ pub async fn search(
     description = "Una versione di un record dell'ente, con il suo contenuto. La lettura è registrata \
         nel registro degli accessi. Un identificativo di un altro ente risponde 404, come uno \
         inesistente.",
-    params(("id" = i64, Path, description = "Identificativo della versione.", minimum = 1, example = 7)),
+    params(("id" = i64, Path, description = "Identificativo della versione.", minimum = 1,
+            maximum = 9007199254740991_i64, example = 7)),
     responses(
         (status = 200, description = "Il record.", body = RecordDettaglio),
     ),
-    security(("bearer" = ["record:lettura"]), ("oauth2" = ["record:lettura"]))
+    security(("oauth2" = ["record:lettura"]), ("bearer" = []))
 )]
 pub async fn detail(
     State(state): State<AppState>,
