@@ -21,6 +21,10 @@ use crate::AppState;
 use crate::receipt_export::{self, ChunkWriter, Extra, Filter, Source};
 use crate::submit::{SubmitOptions, submit_blocking};
 
+/// Largest integer a JSON client can hold exactly (2^53 − 1): the bound
+/// of ids and cursors in the document.
+pub const MAX_SAFE: i64 = 9_007_199_254_740_991;
+
 /// Largest page of the receipt listing.
 pub const MAX_PAGE: u32 = 100;
 
@@ -164,7 +168,7 @@ fn json_response(status: StatusCode, body: Vec<u8>, location: Option<i64>) -> Re
         ricevuto, con la ricevuta originale. Un flusso respinto è comunque un invio: la ricevuta \
         ne riporta l'esito.",
     params(
-        ("Idempotency-Key" = Option<String>, Header,
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", max_length = 255, min_length = 1,
          description = "Chiave scelta dal client (1–255 caratteri ASCII visibili): reinviando la stessa \
             richiesta con la stessa chiave si ottiene la stessa ricevuta.",
          example = "invio-2026-000123"),
@@ -521,8 +525,10 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     caller.require(SCOPE_RICEVUTE)?;
     let dopo = q.dopo.unwrap_or(0);
-    if dopo < 0 {
-        return Err(ApiError::bad_request("Il parametro dopo deve essere un intero non negativo."));
+    if !(0..=MAX_SAFE).contains(&dopo) {
+        return Err(ApiError::bad_request(format!(
+            "Il parametro dopo deve essere un intero tra 0 e {MAX_SAFE}."
+        )));
     }
     let limite = q.limite.unwrap_or(MAX_PAGE);
     if !(1..=MAX_PAGE).contains(&limite) {

@@ -207,18 +207,30 @@ pub async fn search(
     Query(q): Query<RecordSearch>,
 ) -> Result<Response, ApiError> {
     caller.require(SCOPE_RECORD)?;
+    for (v, what, max) in [
+        (&q.codice_fiscale, "codice_fiscale", 64),
+        (&q.codice_prestazione, "codice_prestazione", 32),
+        (&q.protocollo_domanda, "protocollo_domanda", 64),
+    ] {
+        if v.as_deref().is_some_and(|v| v.chars().count() > max) {
+            return Err(ApiError::bad_request(format!(
+                "Il parametro {what} supera {max} caratteri."
+            )));
+        }
+    }
+    // A parameter given empty is a wrong value, not an absent one.
     for (d, what) in [(&q.dal, "dal"), (&q.al, "al")] {
-        if let Some(d) = opt(d)
-            && !is_date(&d)
+        if let Some(d) = d.as_deref()
+            && !is_date(d.trim())
         {
             return Err(ApiError::bad_request(format!(
                 "Il parametro {what} deve essere una data nel formato AAAA-MM-GG."
             )));
         }
     }
-    let tipo = match opt(&q.tipo).as_deref() {
+    let tipo = match q.tipo.as_deref() {
         None => None,
-        Some(t) => Some(FlowType::from_wire(t).ok_or_else(|| {
+        Some(t) => Some(FlowType::from_wire(t.trim()).ok_or_else(|| {
             ApiError::bad_request("Il parametro tipo deve essere PS_PSA_SINA o SINBA.")
         })?),
     };
