@@ -161,7 +161,11 @@ impl App {
         (st, h, v)
     }
 
-    async fn get(&self, token: &str, path: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    async fn get(
+        &self,
+        token: &str,
+        path: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let r = http()
             .get(self.url(path))
             .bearer_auth(token)
@@ -188,7 +192,13 @@ fn gen_flow(ente: &str, records: u64, seed: u64) -> Vec<u8> {
 }
 
 /// Asserts an RFC 9457 problem with this status and code.
-fn assert_problem(st: StatusCode, h: &reqwest::header::HeaderMap, v: &Value, status: u16, code: &str) {
+fn assert_problem(
+    st: StatusCode,
+    h: &reqwest::header::HeaderMap,
+    v: &Value,
+    status: u16,
+    code: &str,
+) {
     assert_eq!(st.as_u16(), status, "{v}");
     assert_eq!(
         h.get("content-type").and_then(|v| v.to_str().ok()),
@@ -217,7 +227,10 @@ fn assert_receipt(v: &Value) {
         .take(5)
         .map(|e| format!("{e} (at {})", e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "receipt not schema-valid: {errors:?}\n{v}");
+    assert!(
+        errors.is_empty(),
+        "receipt not schema-valid: {errors:?}\n{v}"
+    );
     assert!(v["id"].as_i64().is_some_and(|i| i > 0));
     assert_eq!(v["id"], v["seq"]);
 }
@@ -268,7 +281,10 @@ async fn token_by_form_or_basic_and_oauth_errors() {
     let r = http()
         .post(app.url("/api/v1/token"))
         .basic_auth(&c.id, Some(&c.secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "ricevute:lettura")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "ricevute:lettura"),
+        ])
         .send()
         .await
         .unwrap();
@@ -289,7 +305,10 @@ async fn token_by_form_or_basic_and_oauth_errors() {
     assert_problem(st, &h, &v, 400, "SCOPE_NON_VALIDO");
     assert_eq!(v["error"], "invalid_scope");
     // Wrong secret, unknown client.
-    for (id, secret) in [(c.id.as_str(), "0".repeat(64)), ("cas-nessuno", c.secret.clone())] {
+    for (id, secret) in [
+        (c.id.as_str(), "0".repeat(64)),
+        ("cas-nessuno", c.secret.clone()),
+    ] {
         let r = app
             .token_response(&[
                 ("grant_type", "client_credentials"),
@@ -377,14 +396,26 @@ async fn bad_expired_forged_and_alg_none_tokens_are_refused() {
         let (st, h, v) = app.get(&t, "/api/v1/ricevute").await;
         assert_problem(st, &h, &v, 401, "NON_AUTENTICATO");
         let w = h["www-authenticate"].to_str().unwrap();
-        assert!(w.starts_with("Bearer ") && w.contains("error=\"invalid_token\""), "{what}: {w}");
+        assert!(
+            w.starts_with("Bearer ") && w.contains("error=\"invalid_token\""),
+            "{what}: {w}"
+        );
     }
     // No Authorization header, another scheme.
-    let r = http().get(app.url("/api/v1/ricevute")).send().await.unwrap();
+    let r = http()
+        .get(app.url("/api/v1/ricevute"))
+        .send()
+        .await
+        .unwrap();
     let (st, h) = (r.status(), r.headers().clone());
     let v: Value = r.json().await.unwrap();
     assert_problem(st, &h, &v, 401, "NON_AUTENTICATO");
-    assert!(h["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    assert!(
+        h["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
     let r = http()
         .get(app.url("/api/v1/ricevute"))
         .basic_auth("a", Some("b"))
@@ -405,7 +436,12 @@ async fn revocation_takes_effect_at_once_and_scopes_are_enforced() {
         .submit(&t, gen_flow("E001", 1, 1), "application/xml", None)
         .await;
     assert_problem(st, &h, &v, 403, "AMBITO_INSUFFICIENTE");
-    assert!(h["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
+    assert!(
+        h["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
     let (st, h, v) = app.get(&t, "/api/v1/record").await;
     assert_problem(st, &h, &v, 403, "AMBITO_INSUFFICIENTE");
     let (st, _, _) = app.get(&t, "/api/v1/ricevute").await;
@@ -541,7 +577,12 @@ async fn idempotency_by_key_and_by_content() {
     assert_eq!(n.accettati, 1);
     // A bad key.
     let (st, h, v) = app
-        .submit(&t, gen_flow("E001", 1, 12), "application/xml", Some("con spazi"))
+        .submit(
+            &t,
+            gen_flow("E001", 1, 12),
+            "application/xml",
+            Some("con spazi"),
+        )
         .await;
     assert_problem(st, &h, &v, 400, "RICHIESTA_NON_VALIDA");
 }
@@ -559,8 +600,13 @@ async fn receipts_are_listed_by_cursor() {
         assert_eq!(st, StatusCode::CREATED);
         ids.push(v["id"].as_i64().unwrap());
         // Another ente's submissions interleave: never listed for E001.
-        app.submit(&t2, gen_flow("E002", 1, 200 + seed), "application/xml", None)
-            .await;
+        app.submit(
+            &t2,
+            gen_flow("E002", 1, 200 + seed),
+            "application/xml",
+            None,
+        )
+        .await;
     }
     let mut seen = Vec::new();
     let mut cursor = 0;
@@ -593,9 +639,7 @@ async fn receipts_are_listed_by_cursor() {
         assert_problem(st, &h, &v, 400, "RICHIESTA_NON_VALIDA");
     }
     // Another ente's receipt: 404, like one that does not exist.
-    let (st, h, v) = app
-        .get(&t2, &format!("/api/v1/ricevute/{}", ids[0]))
-        .await;
+    let (st, h, v) = app.get(&t2, &format!("/api/v1/ricevute/{}", ids[0])).await;
     assert_problem(st, &h, &v, 404, "NON_TROVATO");
     for bad in ["999999", "0", "-1", "abc"] {
         let (st, h, v) = app.get(&t, &format!("/api/v1/ricevute/{bad}")).await;
@@ -652,7 +696,10 @@ async fn records_of_the_own_ente_only_and_access_logged() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 3, "{rows:?}");
-    assert!(rows.iter().all(|r| r.api_client.is_some() && r.account_id.is_none()));
+    assert!(
+        rows.iter()
+            .all(|r| r.api_client.is_some() && r.account_id.is_none())
+    );
     let whats: Vec<&str> = rows.iter().map(|r| r.what.as_str()).collect();
     assert_eq!(whats, ["ricerca", &format!("record {id}"), "ricerca"]);
 }
@@ -769,7 +816,15 @@ async fn openapi_document_is_served_and_complete() {
     assert!(doc["components"]["schemas"]["RicevutaApi"]["properties"]["seq"].is_object());
     assert!(doc["components"]["schemas"]["FlussoJson"].is_object());
     let paths = doc["paths"].as_object().unwrap();
-    for p in ["/token", "/flussi", "/ricevute", "/ricevute/{id}", "/record", "/record/{id}", "/status"] {
+    for p in [
+        "/token",
+        "/flussi",
+        "/ricevute",
+        "/ricevute/{id}",
+        "/record",
+        "/record/{id}",
+        "/status",
+    ] {
         assert!(paths.contains_key(p), "{p}");
     }
     for (p, item) in paths {
@@ -784,7 +839,12 @@ async fn openapi_document_is_served_and_complete() {
         }
     }
     let too_many = &doc["components"]["responses"]["Problema429"];
-    for h in ["Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"] {
+    for h in [
+        "Retry-After",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+    ] {
         assert!(too_many["headers"][h].is_object(), "{h}");
     }
     assert!(doc["components"]["responses"]["Problema503"]["headers"]["Retry-After"].is_object());
@@ -799,7 +859,12 @@ fn csrf_in(page: &str) -> String {
 
 const PW: &str = "Prova-Password-2026";
 
-async fn signed_in(app: &App, username: &str, role: Role, ente: Option<EnteId>) -> (reqwest::Client, String) {
+async fn signed_in(
+    app: &App,
+    username: &str,
+    role: Role,
+    ente: Option<EnteId>,
+) -> (reqwest::Client, String) {
     let hash = auth::hash_password(PW).unwrap();
     let u = username.to_string();
     app.state
@@ -817,7 +882,14 @@ async fn signed_in(app: &App, username: &str, role: Role, ente: Option<EnteId>) 
         .await
         .unwrap();
     let c = http();
-    let page = c.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let page = c
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let r = c
         .post(app.url("/login"))
         .form(&[
@@ -830,7 +902,14 @@ async fn signed_in(app: &App, username: &str, role: Role, ente: Option<EnteId>) 
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let page = c.get(app.url("/informazioni")).send().await.unwrap().text().await.unwrap();
+    let page = c
+        .get(app.url("/informazioni"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let csrf = csrf_in(&page);
     (c, csrf)
 }
@@ -873,7 +952,10 @@ async fn administrators_and_referenti_issue_and_revoke_credentials() {
     let id = between(&page, "id=\"client-id\">", "<").to_string();
     let secret = between(&page, "id=\"client-secret\">", "<").to_string();
     assert_eq!(secret.len(), 64);
-    let creds = Creds { id: id.clone(), secret: secret.clone() };
+    let creds = Creds {
+        id: id.clone(),
+        secret: secret.clone(),
+    };
     let t = app.token(&creds).await;
     let (st, _, _) = app.get(&t, "/api/v1/ricevute").await;
     assert_eq!(st, StatusCode::OK);
@@ -906,7 +988,9 @@ async fn administrators_and_referenti_issue_and_revoke_credentials() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let r = referente
-        .post(app.url(&format!("/amministrazione/enti/{e2}/credenziali/{id}/revoca")))
+        .post(app.url(&format!(
+            "/amministrazione/enti/{e2}/credenziali/{id}/revoca"
+        )))
         .form(&[("_csrf", rcsrf.as_str())])
         .send()
         .await
@@ -926,7 +1010,9 @@ async fn administrators_and_referenti_issue_and_revoke_credentials() {
     assert_eq!(r.status(), StatusCode::CREATED);
     // Revoke: the token stops working at once.
     let r = admin
-        .post(app.url(&format!("/amministrazione/enti/{e1}/credenziali/{id}/revoca")))
+        .post(app.url(&format!(
+            "/amministrazione/enti/{e1}/credenziali/{id}/revoca"
+        )))
         .form(&[("_csrf", csrf.as_str())])
         .send()
         .await
@@ -961,9 +1047,7 @@ async fn json_submissions_are_the_same_flow_as_xml() {
     let xml = gen_flow("E001", 1, 21);
     let json = casellario_formats::json::flow_xml_to_json(&xml).unwrap();
     let body = serde_json::to_vec(&json).unwrap();
-    let (st, _, v) = app
-        .submit(&t, body.clone(), "application/json", None)
-        .await;
+    let (st, _, v) = app.submit(&t, body.clone(), "application/json", None).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_receipt(&v);
     assert_eq!(v["riepilogo"]["accettati"], 1);
@@ -975,15 +1059,28 @@ async fn json_submissions_are_the_same_flow_as_xml() {
     // A JSON flow with two records: the channel rule, as in XML.
     let two = casellario_formats::json::flow_xml_to_json(&gen_flow("E001", 2, 22)).unwrap();
     let (st, _, v) = app
-        .submit(&t, serde_json::to_vec(&two).unwrap(), "application/json", None)
+        .submit(
+            &t,
+            serde_json::to_vec(&two).unwrap(),
+            "application/json",
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED);
-    assert!(v["violazioni"].to_string().contains("CANALE_UN_RECORD"), "{v}");
+    assert!(
+        v["violazioni"].to_string().contains("CANALE_UN_RECORD"),
+        "{v}"
+    );
     // JSON that does not map: 422 with the violations, nothing stored.
     let mut bad = json.clone();
     bad["Beneficiario"]["Sconosciuto"] = "x".into();
     let (st, h, v) = app
-        .submit(&t, serde_json::to_vec(&bad).unwrap(), "application/json", None)
+        .submit(
+            &t,
+            serde_json::to_vec(&bad).unwrap(),
+            "application/json",
+            None,
+        )
         .await;
     assert_problem(st, &h, &v, 422, "FLUSSO_JSON_NON_VALIDO");
     let viol = v["violazioni"].as_array().unwrap();
@@ -1011,7 +1108,15 @@ fn generated_openapi_passes_the_modi_ruleset() {
     let doc = casellario_server::api::openapi::document("https://casellario.example.it", 1 << 20);
     // The examples of the flow are real: the JSON one is the XML one's mirror.
     let post = &doc["paths"]["/flussi"]["post"]["requestBody"]["content"];
-    assert!(post["application/json"]["example"]["IdentificazioneFlusso"].is_object(), "{post}");
-    assert!(post["application/xml"]["example"].as_str().is_some_and(|x| x.contains("<Flusso")));
-    lint::lint_openapi(&serde_json::to_string_pretty(&doc).unwrap()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        post["application/json"]["example"]["IdentificazioneFlusso"].is_object(),
+        "{post}"
+    );
+    assert!(
+        post["application/xml"]["example"]
+            .as_str()
+            .is_some_and(|x| x.contains("<Flusso"))
+    );
+    lint::lint_openapi(&serde_json::to_string_pretty(&doc).unwrap())
+        .unwrap_or_else(|e| panic!("{e}"));
 }

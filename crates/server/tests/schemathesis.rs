@@ -30,7 +30,12 @@ fn schemathesis() -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|d| d.join("schemathesis"))
         .find(|p| p.is_file())
-        .filter(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .filter(|p| {
+            Command::new(p)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,5 +149,9 @@ async fn schemathesis_finds_no_server_error_nor_schema_violation() {
         String::from_utf8_lossy(&out.stderr)
     );
     eprintln!("{text}");
-    assert!(out.status.success(), "schemathesis failed ({}):\n{text}", out.status);
+    assert!(
+        out.status.success(),
+        "schemathesis failed ({}):\n{text}",
+        out.status
+    );
 }

@@ -35,7 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_portal",
         include_str!("../migrations/sqlite/0002_portal.sql"),
     ),
-    ("0003_api", include_str!("../migrations/sqlite/0003_api.sql")),
+    (
+        "0003_api",
+        include_str!("../migrations/sqlite/0003_api.sql"),
+    ),
 ];
 
 /// The register on one SQLite connection.

@@ -99,12 +99,8 @@ struct Known {
     revoked: bool,
 }
 
-type ClientLimiter = RateLimiter<
-    String,
-    DefaultKeyedStateStore<String>,
-    DefaultClock,
-    StateInformationMiddleware,
->;
+type ClientLimiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
 /// The API's keys, the client map and the rate limiters.
 pub struct ApiAuth {
@@ -233,8 +229,8 @@ impl ApiAuth {
 
     /// Checks a token's signature, header and claims (no database).
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation)
-            .map_err(|e| {
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation).map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind;
                 ApiError::invalid_token(match e.kind() {
                     ErrorKind::ExpiredSignature => "Il token è scaduto: richiederne uno nuovo.",
@@ -278,7 +274,9 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
         .to_str()
         .map_err(|_| ApiError::invalid_token("Intestazione Authorization non valida."))?;
     match v.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(token.trim())
         }
         _ => Err(ApiError::invalid_token(
@@ -309,7 +307,9 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                         revoked: c.revoked_at_ms.is_some(),
                     }
                 }
-                Ok(None) => return ApiError::invalid_token("Il token non è valido.").into_response(),
+                Ok(None) => {
+                    return ApiError::invalid_token("Il token non è valido.").into_response();
+                }
                 Err(e) => return ApiError::from(e).into_response(),
             }
         }

@@ -91,7 +91,8 @@ fn json_to_xml(body: &[u8]) -> Result<Vec<u8>, ApiError> {
                         campo: v.field,
                         messaggio: v.message,
                     })
-                    .collect(),
+                    .collect::<Vec<_>>()
+                    .into_boxed_slice(),
             ),
             ..ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -108,9 +109,11 @@ fn json_to_xml(body: &[u8]) -> Result<Vec<u8>, ApiError> {
 /// The receipt source of a submission.
 fn source_of(store: &Store, row: &SubmissionRow, ente_codice: &str) -> Result<Source, ApiError> {
     match row.flow_id {
-        Some(f) => Ok(Source::Flow(
-            store.flow(f)?.ok_or_else(|| ApiError::internal(format!("flusso {f} mancante")))?,
-        )),
+        Some(f) => {
+            Ok(Source::Flow(store.flow(f)?.ok_or_else(|| {
+                ApiError::internal(format!("flusso {f} mancante"))
+            })?))
+        }
         None => Ok(Source::Submission(
             store
                 .submission_detail(row.ente_id, row.id)?
@@ -135,17 +138,28 @@ fn receipt_bytes(
     id: i64,
     profilo: &'static str,
 ) -> Result<Vec<u8>, ApiError> {
-    let row = store.submission_row(ente, id)?.ok_or_else(ApiError::not_found)?;
+    let row = store
+        .submission_row(ente, id)?
+        .ok_or_else(ApiError::not_found)?;
     let src = source_of(store, &row, ente_codice)?;
     let mut out = Vec::with_capacity(1024);
-    receipt_export::write_json_with(store, &src, &Filter::default(), profilo, &extra(&row), &mut out)?;
+    receipt_export::write_json_with(
+        store,
+        &src,
+        &Filter::default(),
+        profilo,
+        &extra(&row),
+        &mut out,
+    )?;
     Ok(out)
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>, location: Option<i64>) -> Response {
     let mut r = (status, body).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Some(id) = location
         && let Ok(v) = HeaderValue::from_str(&format!("{}/ricevute/{id}", super::BASE))
     {
@@ -197,7 +211,9 @@ pub async fn submit(
     let kind = body_kind(&headers)?;
     let key = idempotency_key(&headers)?;
     if body.is_empty() {
-        return Err(ApiError::bad_request("Il corpo della richiesta è vuoto: inviare un flusso."));
+        return Err(ApiError::bad_request(
+            "Il corpo della richiesta è vuoto: inviare un flusso.",
+        ));
     }
     let request_sha: [u8; 32] = {
         let mut h = Sha256::new();
@@ -373,8 +389,10 @@ pub async fn receipt(
         rx.recv().await.map(|c| (c.map(Bytes::from), rx))
     });
     let mut resp = Body::from_stream(stream).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(resp)
 }
 
@@ -417,10 +435,18 @@ pub struct Invio {
     /// `IdentificazioneFlusso/@Nome`, when readable.
     #[schema(max_length = 256, example = "FLUSSO-2026-000123")]
     pub id_flusso: Option<String>,
-    #[schema(example = "PS_PSA_SINA", pattern = "^(PS_PSA_SINA|SINBA)$", max_length = 11)]
+    #[schema(
+        example = "PS_PSA_SINA",
+        pattern = "^(PS_PSA_SINA|SINBA)$",
+        max_length = 11
+    )]
     pub tipo: Option<&'static str>,
     /// Channel of the submission.
-    #[schema(example = "coop", pattern = "^(upload|form|coop|waas)$", max_length = 6)]
+    #[schema(
+        example = "coop",
+        pattern = "^(upload|form|coop|waas)$",
+        max_length = 6
+    )]
     pub canale: &'static str,
     #[schema(
         example = "OK",
@@ -436,7 +462,11 @@ pub struct Invio {
     /// The whole flow was refused: nothing stored.
     pub respinto: bool,
     /// SHA-256 of the flow's bytes (hex).
-    #[schema(pattern = "^[0-9a-f]{64}$", max_length = 64, example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
+    #[schema(
+        pattern = "^[0-9a-f]{64}$",
+        max_length = 64,
+        example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    )]
     pub sha256: String,
     pub riepilogo: Riepilogo,
     /// When the register received it (RFC 3339, UTC).
@@ -486,7 +516,10 @@ fn invio(r: SubmissionRow) -> Invio {
         tipo: r.tipo.map(|t| t.wire()),
         canale: r.channel.wire(),
         codice_esito: r.codice_esito.wire(),
-        id_acquisizione: r.flow_id.filter(|_| !r.rejected_whole).map(|f| f.to_string()),
+        id_acquisizione: r
+            .flow_id
+            .filter(|_| !r.rejected_whole)
+            .map(|f| f.to_string()),
         acquisito_in_precedenza: r.already,
         respinto: r.rejected_whole,
         sha256: hex::encode(r.sha256),

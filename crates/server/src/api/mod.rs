@@ -47,7 +47,10 @@ pub const BASE: &str = "/api/v1";
 
 /// Builds the API's shared state: the signing key (generated at the first
 /// start and kept in the database) and the limiters.
-pub fn init(db: &crate::Db, cfg: &crate::Config) -> Result<Arc<ApiAuth>, casellario_store::StoreError> {
+pub fn init(
+    db: &crate::Db,
+    cfg: &crate::Config,
+) -> Result<Arc<ApiAuth>, casellario_store::StoreError> {
     let mut store = casellario_store::Store::open(db.path())?;
     let key = store.api_signing_key(&auth::new_signing_key())?;
     let api = ApiAuth::new(&key, cfg);
@@ -76,9 +79,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/openapi.json", get(openapi::serve))
         .merge(protected)
         .fallback(|| async { ApiError::not_found() })
-        .layer(axum::middleware::map_response(move |r: Response| async move {
-            problem::normalise(r, max_body)
-        }))
+        .layer(axum::middleware::map_response(
+            move |r: Response| async move { problem::normalise(r, max_body) },
+        ))
         .layer(DefaultBodyLimit::max(max_body));
     Router::new().nest(BASE, api)
 }
@@ -240,7 +243,11 @@ pub async fn token(State(state): State<AppState>, req: Request) -> Result<Respon
             ));
         }
     }
-    let (id, secret) = match (basic_credentials(&parts.headers), form.client_id, form.client_secret) {
+    let (id, secret) = match (
+        basic_credentials(&parts.headers),
+        form.client_id,
+        form.client_secret,
+    ) {
         (Some(c), _, _) => c,
         (None, Some(i), Some(s)) => (i, s),
         _ => {

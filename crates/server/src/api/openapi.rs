@@ -177,7 +177,8 @@ fn bound(v: &mut Value, key: &str) {
             if is("integer") {
                 m.entry("format").or_insert_with(|| json!("int64"));
                 m.entry("minimum").or_insert_with(|| json!(0));
-                m.entry("maximum").or_insert_with(|| json!(9_007_199_254_740_991_i64));
+                m.entry("maximum")
+                    .or_insert_with(|| json!(9_007_199_254_740_991_i64));
             }
             if is("string")
                 && !m.contains_key("maxLength")
@@ -207,9 +208,11 @@ fn receipt_schema() -> Value {
     if let Value::Object(m) = &mut s {
         m.insert(
             "description".into(),
-            json!("Ricevuta di un invio: la ricevuta del flusso (come da docs/ricevuta.schema.json) \
+            json!(
+                "Ricevuta di un invio: la ricevuta del flusso (come da docs/ricevuta.schema.json) \
                    con l'identificativo dell'invio (`id`) e la sua posizione nella sequenza degli \
-                   invii dell'ente (`seq`, il cursore di GET /ricevute)."),
+                   invii dell'ente (`seq`, il cursore di GET /ricevute)."
+            ),
         );
         if let Some(Value::Object(p)) = m.get_mut("properties") {
             let int = json!({"type": "integer", "format": "int64", "minimum": 1,
@@ -334,7 +337,10 @@ pub fn document(base_url: &str, max_body: usize) -> Value {
         let first = codes.first().copied().unwrap_or("ERRORE_INTERNO");
         let mut examples = Map::new();
         for c in &codes {
-            examples.insert((*c).to_string(), json!({"summary": super::problem::title(c), "value": problem_example(c)}));
+            examples.insert(
+                (*c).to_string(),
+                json!({"summary": super::problem::title(c), "value": problem_example(c)}),
+            );
         }
         let mut resp = json!({
             "description": format!("Problema: {}.", codes.iter().map(|c| super::problem::title(c)).collect::<Vec<_>>().join("; ")),
@@ -343,18 +349,22 @@ pub fn document(base_url: &str, max_body: usize) -> Value {
                 "example": problem_example(first),
             }}
         });
-        if examples.len() > 1 {
-            if let Some(m) = resp["content"]["application/problem+json"].as_object_mut() {
-                m.remove("example");
-                m.insert("examples".into(), Value::Object(examples));
-            }
+        if examples.len() > 1
+            && let Some(m) = resp["content"]["application/problem+json"].as_object_mut()
+        {
+            m.remove("example");
+            m.insert("examples".into(), Value::Object(examples));
         }
         let mut headers = Map::new();
         if status == 429 || status == 503 {
             headers.insert("Retry-After".into(), header_ref("Retry-After"));
         }
         if status == 429 {
-            for h in ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"] {
+            for h in [
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            ] {
                 headers.insert(h.into(), header_ref(h));
             }
         }
@@ -375,7 +385,9 @@ pub fn document(base_url: &str, max_body: usize) -> Value {
     // the answers of the protected ones.
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, item) in paths.iter_mut() {
-            let Some(item) = item.as_object_mut() else { continue };
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
             for (method, op) in item.iter_mut() {
                 let protected = path != "/token" && path != "/status";
                 if !protected && let Some(o) = op.as_object_mut() {
@@ -407,10 +419,12 @@ pub fn document(base_url: &str, max_body: usize) -> Value {
                 if protected {
                     for (_, r) in resps.iter_mut() {
                         let Some(r) = r.as_object_mut() else { continue };
-                        let h = r
-                            .entry("headers")
-                            .or_insert_with(|| json!({}));
-                        for name in ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"] {
+                        let h = r.entry("headers").or_insert_with(|| json!({}));
+                        for name in [
+                            "X-RateLimit-Limit",
+                            "X-RateLimit-Remaining",
+                            "X-RateLimit-Reset",
+                        ] {
                             h[name] = header_ref(name);
                         }
                     }

@@ -19,24 +19,52 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// `docs/API.md` lists the same (a test compares).
 pub const PROBLEMS: &[(&str, u16, &str)] = &[
     ("RICHIESTA_NON_VALIDA", 400, "Richiesta non valida"),
-    ("GRANT_NON_SUPPORTATO", 400, "Tipo di concessione non supportato"),
+    (
+        "GRANT_NON_SUPPORTATO",
+        400,
+        "Tipo di concessione non supportato",
+    ),
     ("SCOPE_NON_VALIDO", 400, "Ambito richiesto non consentito"),
     ("NON_AUTENTICATO", 401, "Autenticazione richiesta"),
-    ("CLIENT_NON_VALIDO", 401, "Credenziali del client non valide"),
-    ("AMBITO_INSUFFICIENTE", 403, "Ambito del token insufficiente"),
+    (
+        "CLIENT_NON_VALIDO",
+        401,
+        "Credenziali del client non valide",
+    ),
+    (
+        "AMBITO_INSUFFICIENTE",
+        403,
+        "Ambito del token insufficiente",
+    ),
     ("ACCESSO_NEGATO", 403, "Accesso negato"),
     ("ENTE_DISATTIVATO", 403, "Ente disattivato"),
     ("NON_TROVATO", 404, "Risorsa non trovata"),
     ("METODO_NON_CONSENTITO", 405, "Metodo non consentito"),
-    ("NON_ACCETTABILE", 406, "Formato di risposta non disponibile"),
+    (
+        "NON_ACCETTABILE",
+        406,
+        "Formato di risposta non disponibile",
+    ),
     ("GIA_ESISTENTE", 409, "Elemento già esistente"),
     ("RICHIESTA_TROPPO_GRANDE", 413, "Richiesta troppo grande"),
-    ("FORMATO_NON_SUPPORTATO", 415, "Formato della richiesta non supportato"),
+    (
+        "FORMATO_NON_SUPPORTATO",
+        415,
+        "Formato della richiesta non supportato",
+    ),
     ("FLUSSO_JSON_NON_VALIDO", 422, "Flusso JSON non valido"),
-    ("IDEMPOTENCY_KEY_RIUSATA", 422, "Chiave di idempotenza già usata"),
+    (
+        "IDEMPOTENCY_KEY_RIUSATA",
+        422,
+        "Chiave di idempotenza già usata",
+    ),
     ("TROPPE_RICHIESTE", 429, "Troppe richieste"),
     ("ERRORE_INTERNO", 500, "Errore interno"),
-    ("REGISTRO_OCCUPATO", 503, "Registro momentaneamente occupato"),
+    (
+        "REGISTRO_OCCUPATO",
+        503,
+        "Registro momentaneamente occupato",
+    ),
     ("SERVIZIO_NON_DISPONIBILE", 503, "Servizio non disponibile"),
 ];
 
@@ -108,13 +136,15 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
-    pub violazioni: Option<Vec<Violazione>>,
+    // Rare members are boxed: the error travels in every handler's
+    // `Result`, which stays small.
+    pub violazioni: Option<Box<[Violazione]>>,
     pub retry_after: Option<u64>,
     /// `WWW-Authenticate` of a 401 or of a scope denial.
-    pub www_authenticate: Option<String>,
+    pub www_authenticate: Option<Box<str>>,
     pub oauth_error: Option<&'static str>,
     /// Allowed methods, for 405.
-    pub allow: Option<HeaderValue>,
+    pub allow: Option<Box<HeaderValue>>,
 }
 
 impl ApiError {
@@ -147,10 +177,13 @@ impl ApiError {
     pub fn invalid_token(detail: impl Into<String>) -> ApiError {
         let detail = detail.into();
         ApiError {
-            www_authenticate: Some(format!(
-                "Bearer realm=\"casellario\", error=\"invalid_token\", error_description=\"{}\"",
-                ascii_quoted(&detail)
-            )),
+            www_authenticate: Some(
+                format!(
+                    "Bearer realm=\"casellario\", error=\"invalid_token\", error_description=\"{}\"",
+                    ascii_quoted(&detail)
+                )
+                .into(),
+            ),
             ..ApiError::new(StatusCode::UNAUTHORIZED, "NON_AUTENTICATO", detail)
         }
     }
@@ -158,13 +191,18 @@ impl ApiError {
     /// A valid token without the scope the operation needs.
     pub fn insufficient_scope(scope: &str) -> ApiError {
         ApiError {
-            www_authenticate: Some(format!(
-                "Bearer realm=\"casellario\", error=\"insufficient_scope\", scope=\"{scope}\""
-            )),
+            www_authenticate: Some(
+                format!(
+                    "Bearer realm=\"casellario\", error=\"insufficient_scope\", scope=\"{scope}\""
+                )
+                .into(),
+            ),
             ..ApiError::new(
                 StatusCode::FORBIDDEN,
                 "AMBITO_INSUFFICIENTE",
-                format!("Il token non comprende l'ambito {scope}, necessario per questa operazione."),
+                format!(
+                    "Il token non comprende l'ambito {scope}, necessario per questa operazione."
+                ),
             )
         }
     }
@@ -205,7 +243,7 @@ impl ApiError {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             codice: self.code.to_string(),
-            violazioni: self.violazioni.clone(),
+            violazioni: self.violazioni.as_ref().map(|v| v.to_vec()),
             error: self.oauth_error.map(str::to_string),
         }
     }
@@ -265,7 +303,7 @@ impl IntoResponse for ApiError {
             h.insert(header::WWW_AUTHENTICATE, v);
         }
         if let Some(a) = self.allow {
-            h.insert(header::ALLOW, a);
+            h.insert(header::ALLOW, *a);
         }
         resp
     }
@@ -317,7 +355,7 @@ pub fn normalise(resp: Response, max_body: usize) -> Response {
         ),
         _ => ApiError::internal(format!("risposta {status} senza codice")),
     };
-    err.allow = resp.headers().get(header::ALLOW).cloned();
+    err.allow = resp.headers().get(header::ALLOW).cloned().map(Box::new);
     let mut out = err.into_response();
     if let Some(v) = resp.headers().get(header::RETRY_AFTER) {
         out.headers_mut().insert(header::RETRY_AFTER, v.clone());

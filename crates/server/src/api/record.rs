@@ -37,7 +37,11 @@ pub struct RecordSearch {
     #[param(format = Date, max_length = 10, example = "2026-12-31")]
     pub al: Option<String>,
     /// Flow type.
-    #[param(pattern = "^(PS_PSA_SINA|SINBA)$", max_length = 11, example = "PS_PSA_SINA")]
+    #[param(
+        pattern = "^(PS_PSA_SINA|SINBA)$",
+        max_length = 11,
+        example = "PS_PSA_SINA"
+    )]
     pub tipo: Option<String>,
     /// Also versions no longer live (cancelled or superseded).
     pub includi_annullati: Option<bool>,
@@ -311,7 +315,13 @@ pub async fn detail(
                 .ok_or_else(|| ApiError::not_found().into_app())?;
             let rec = casellario_ingest::decode_payload(&d.payload)
                 .map_err(|e| crate::AppError::internal(format!("payload {id}: {e}")))?;
-            s.log_api_access(&client, ente, &d.hit.subject, &format!("record {id}"), PURPOSE)?;
+            s.log_api_access(
+                &client,
+                ente,
+                &d.hit.subject,
+                &format!("record {id}"),
+                PURPOSE,
+            )?;
             Ok((d, rec))
         })
         .await

@@ -145,7 +145,16 @@ async fn page(
     let id = parse_id(&id)?;
     may_manage(&user, id)?;
     let all: Vec<String> = SCOPES.iter().map(|s| s.to_string()).collect();
-    let mut p = load(&state, &user, id, String::new(), &all, Errors::default(), None).await?;
+    let mut p = load(
+        &state,
+        &user,
+        id,
+        String::new(),
+        &all,
+        Errors::default(),
+        None,
+    )
+    .await?;
     if q.esito.as_deref() == Some("revocata") {
         p.chrome = p.chrome.with_flash(
             "success",
@@ -298,5 +307,8 @@ async fn revoke(
         .await?;
     // Tokens already issued stop working now, not at their expiry.
     state.api.revoked(&client);
-    Ok(Redirect::to(&format!("/amministrazione/enti/{id}/credenziali?esito=revocata")).into_response())
+    Ok(Redirect::to(&format!(
+        "/amministrazione/enti/{id}/credenziali?esito=revocata"
+    ))
+    .into_response())
 }

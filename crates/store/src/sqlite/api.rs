@@ -106,7 +106,9 @@ impl Store {
         by: Option<AccountId>,
     ) -> Result<bool, StoreError> {
         if self.api_client(client_id)?.is_none() {
-            return Err(StoreError::Invalid(format!("unknown api client {client_id}")));
+            return Err(StoreError::Invalid(format!(
+                "unknown api client {client_id}"
+            )));
         }
         let n = self.conn.execute(
             "INSERT INTO api_client_revocation (client_id, revoked_at, revoked_by) \
@@ -230,9 +232,9 @@ impl Store {
         ente: EnteId,
         id: i64,
     ) -> Result<Option<SubmissionRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("{SUBMISSION_SELECT} WHERE id = ?1 AND ente_id = ?2"))?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "{SUBMISSION_SELECT} WHERE id = ?1 AND ente_id = ?2"
+        ))?;
         let mut rows = st.query(params![id, ente])?;
         rows.next()?.map(submission_row).transpose()
     }
