@@ -380,6 +380,19 @@ mod tests {
     }
 
     #[test]
+    fn docs_api_md_lists_every_problem() {
+        let doc = include_str!("../../../../docs/API.md");
+        let rows: Vec<&str> = doc.lines().filter(|l| l.starts_with("| `")).collect();
+        assert_eq!(rows.len(), PROBLEMS.len(), "docs/API.md");
+        for ((code, status, title), row) in PROBLEMS.iter().zip(rows) {
+            assert!(
+                row.starts_with(&format!("| `{code}` | {status} | {title} |")),
+                "docs/API.md: {row}"
+            );
+        }
+    }
+
+    #[test]
     fn www_authenticate_is_ascii() {
         let e = ApiError::invalid_token("Il token è scaduto: \"richiederne\" uno nuovo.");
         let w = e.www_authenticate.expect("header");
