@@ -1120,3 +1120,22 @@ fn generated_openapi_passes_the_modi_ruleset() {
     lint::lint_openapi(&serde_json::to_string_pretty(&doc).unwrap())
         .unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[tokio::test]
+async fn the_documents_examples_are_accepted_flows() {
+    use casellario_server::api::openapi::{EXAMPLE_XML, example_json};
+    for (body, ctype) in [
+        (EXAMPLE_XML.as_bytes().to_vec(), "application/xml"),
+        (
+            serde_json::to_vec(&example_json()).unwrap(),
+            "application/json",
+        ),
+    ] {
+        let app = app().await;
+        let (_, t) = app.ente_with_token("H501").await;
+        let (st, _, v) = app.submit(&t, body, ctype, None).await;
+        assert_eq!(st, StatusCode::CREATED, "{ctype}: {v}");
+        assert_eq!(v["codice_esito"], "OK", "{ctype}: {v}");
+        assert_eq!(v["riepilogo"]["accettati"], 1);
+    }
+}

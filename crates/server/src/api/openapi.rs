@@ -21,14 +21,15 @@ use crate::AppState;
 /// A one-record PS flow (one beneficiary, one benefit), as the channel requires.
 pub const EXAMPLE_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <Flusso xmlns="http://inps.it/Casellario">
-<IdentificazioneFlusso Nome="H501.PS.20260520.0000002">
-<Ente Denominazione="Comune di Roma" Codice="H501" CFOperatore="CCCDDD25A42H199X" Indirizzo="H501"/>
-</IdentificazioneFlusso>
-<Beneficiario CodiceFiscale="AAABBB39M66A351C">
-<Anagrafica AnnoNascita="1939" Genere="2" CodiceCittadinanza="380" Nome="BBB" LuogoNascita="A351" Cognome="AAA"/>
-<Indirizzo CodiceComune="058091" CodiceNazione="380" CodiceRegione="12"/>
-<PrestazioniSociali CaratterePrestazione="2" ImportoQuotaUtente="155.56" ImportoQuotaRichiesta="351.64" DataErogazionePrestazione="2026-03-01" ImportoPrestazione="1265.23" CodicePrestazione="A1.09" DenominazionePrestazione="Telesoccorso e teleassistenza" ProtocolloDomanda="PROT-2026-1" DataEvento="2026-02-13" ImportoQuotaSSN="141.98" ImportoSogliaISEE="34308.0" PresaCarico="2" ImportoQuotaEnte="967.69" PresenzaProvaMezzi="2"/>
-</Beneficiario>
+  <IdentificazioneFlusso Nome="H501.PS.20260302.0000001">
+    <Ente Codice="H501" Denominazione="Comune di Roma" Indirizzo="H501" CFOperatore="LPRFPP69D19B902A"/>
+  </IdentificazioneFlusso>
+  <Beneficiario CodiceFiscale="SPSSMN48P28A689R">
+    <Anagrafica Cognome="ESPOSITO" Nome="SIMONE" AnnoNascita="1948" LuogoNascita="A689" Genere="1" CodiceCittadinanza="380"/>
+    <Indirizzo CodiceRegione="13" CodiceComune="006177" CodiceNazione="380"/>
+    <Indirizzo CodiceRegione="13" CodiceComune="006093" CodiceNazione="380"/>
+    <PrestazioniSociali PresenzaProvaMezzi="1" CaratterePrestazione="1" NumeroProtocolloDSU="INPS-ISEE-2025-23248720Y-00" AnnoProtocolloDSU="2025" DataDSU="2025-11-18" CodicePrestazione="A1.04" DenominazionePrestazione="Contributi economici a integrazione del reddito familiare" ProtocolloDomanda="PROT-2025-000001" DataInizioPrestazione="2025-12-01" DataFinePrestazione="2025-12-31" PeriodoErogazione="1" ImportoMensile="289.48" ImportoSogliaISEE="15000" PresaCarico="1" AreaUtenza="3"/>
+  </Beneficiario>
 </Flusso>
 "#;
 
@@ -228,7 +229,7 @@ fn receipt_schema() -> Value {
             "example".into(),
             json!({
                 "id": 42, "seq": 42,
-                "id_flusso": "H501.PS.20260520.0000002", "tipo": "PS_PSA_SINA",
+                "id_flusso": "H501.PS.20260302.0000001", "tipo": "PS_PSA_SINA",
                 "codice_ente": "H501", "codice_esito": "OK",
                 "descrizione_esito": "Flusso elaborato: 1 record acquisiti, 0 duplicati.",
                 "profilo": "strict", "canale": "coop", "id_acquisizione": "17",
