@@ -1139,3 +1139,42 @@ async fn the_documents_examples_are_accepted_flows() {
         assert_eq!(v["riepilogo"]["accettati"], 1);
     }
 }
+
+#[tokio::test]
+async fn a_deactivated_ente_transmits_nothing() {
+    let app = app().await;
+    let e = app.ente("E001").await;
+    let c = app.client(e, &SCOPES).await;
+    let t = app.token(&c).await;
+    app.state
+        .db
+        .run(move |s| {
+            Ok(s.revise_ente(
+                e,
+                &EnteAttrs {
+                    denominazione: "Comune E001",
+                    belfiore: "E001",
+                    tipo: EnteKind::Comune,
+                    attivo: false,
+                },
+                None,
+            )?)
+        })
+        .await
+        .unwrap();
+    let (st, h, v) = app
+        .submit(&t, gen_flow("E001", 1, 30), "application/xml", None)
+        .await;
+    assert_problem(st, &h, &v, 403, "ENTE_DISATTIVATO");
+    // Its history stays readable; no new token is issued.
+    let (st, _, _) = app.get(&t, "/api/v1/ricevute").await;
+    assert_eq!(st, StatusCode::OK);
+    let r = app
+        .token_response(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &c.id),
+            ("client_secret", &c.secret),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
