@@ -120,8 +120,11 @@ async fn schemathesis_finds_no_server_error_nor_schema_violation() {
     )
     .unwrap();
     let url = format!("{base}/api/v1/openapi.json");
+    let cwd = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(st_bin)
+            // Schemathesis keeps a cache of crashes in its working directory.
+            .current_dir(&cwd)
             .arg("--config-file")
             .arg(&config)
             .args(["run", &url])
