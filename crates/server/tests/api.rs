@@ -1178,3 +1178,20 @@ async fn a_deactivated_ente_transmits_nothing() {
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_large_receipt_is_streamed_whole() {
+    let app = app_with(|c| c.api_max_body_bytes = 4 << 20).await;
+    let (_, t) = app.ente_with_token("E001").await;
+    // 1,200 records break the channel rule: the receipt lists each of them.
+    let (st, _, v) = app
+        .submit(&t, gen_flow("E001", 1200, 40), "application/xml", None)
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let id = v["id"].as_i64().unwrap();
+    let (st, _, again) = app.get(&t, &format!("/api/v1/ricevute/{id}")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_receipt(&again);
+    assert_eq!(again["record"].as_array().unwrap().len(), 1200);
+    assert_eq!(again, v);
+}
