@@ -35,6 +35,17 @@ pub struct Config {
     /// How long an upload waits for its receipt before answering with the
     /// progress page instead, in milliseconds.
     pub receipt_wait_ms: u64,
+    /// Lifetime of an API access token, in seconds.
+    pub api_token_seconds: u64,
+    /// Largest request body of the cooperation API, in bytes.
+    pub api_max_body_bytes: usize,
+    /// API requests per second allowed to one client (sustained).
+    pub api_rate_per_second: u32,
+    /// API requests one client may make in a burst above the rate.
+    pub api_rate_burst: u32,
+    /// Public base URL of the server, for the OpenAPI document's `servers`
+    /// and the token URL (default: `http://<listen>`).
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -52,6 +63,11 @@ impl Default for Config {
             profile: "strict".into(),
             spool_dir: None,
             receipt_wait_ms: 8000,
+            api_token_seconds: 600,
+            api_max_body_bytes: 1 << 20,
+            api_rate_per_second: 50,
+            api_rate_burst: 100,
+            public_url: None,
         }
     }
 }
@@ -89,6 +105,11 @@ impl Config {
             "PROFILE",
             "SPOOL_DIR",
             "RECEIPT_WAIT_MS",
+            "API_TOKEN_SECONDS",
+            "API_MAX_BODY_BYTES",
+            "API_RATE_PER_SECOND",
+            "API_RATE_BURST",
+            "PUBLIC_URL",
         ];
         fig = fig.merge(
             Env::prefixed("CASELLARIO_")
@@ -111,7 +132,34 @@ impl Config {
                 "session_minutes, login_per_minute e lockout_threshold devono essere > 0".into(),
             ));
         }
+        if self.api_token_seconds == 0
+            || self.api_token_seconds > 86_400
+            || self.api_max_body_bytes == 0
+            || self.api_rate_per_second == 0
+            || self.api_rate_burst == 0
+        {
+            return Err(ConfigError(
+                "api_token_seconds (1..=86400), api_max_body_bytes, api_rate_per_second e \
+                 api_rate_burst devono essere > 0"
+                    .into(),
+            ));
+        }
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(ConfigError(format!(
+                "public_url deve iniziare con http:// o https://, non {u:?}"
+            )));
+        }
         Ok(())
+    }
+
+    /// Base URL clients reach the server at, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
     }
 
     pub fn profile(&self) -> casellario_domain::Profile {
@@ -143,5 +191,33 @@ mod tests {
         assert!(Config::load(Some(&f)).is_err());
         std::fs::write(&f, "profile = \"lax\"\n").expect("write");
         assert!(Config::load(Some(&f)).is_err());
+    }
+
+    #[test]
+    fn api_keys_have_defaults_and_are_checked() {
+        let c = Config::default();
+        assert_eq!(c.api_token_seconds, 600);
+        assert_eq!(c.api_max_body_bytes, 1 << 20);
+        assert_eq!((c.api_rate_per_second, c.api_rate_burst), (50, 100));
+        assert_eq!(c.base_url(), "http://127.0.0.1:8080");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "api_token_seconds = 60\napi_rate_per_second = 5\npublic_url = \"https://casellario.example/\"\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&f)).expect("load");
+        assert_eq!(c.api_token_seconds, 60);
+        assert_eq!(c.api_rate_per_second, 5);
+        assert_eq!(c.base_url(), "https://casellario.example");
+        for bad in [
+            "api_token_seconds = 0\n",
+            "api_rate_burst = 0\n",
+            "public_url = \"ftp://x\"\n",
+        ] {
+            std::fs::write(&f, bad).expect("write");
+            assert!(Config::load(Some(&f)).is_err(), "{bad}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! SQLite implementation of the register.
 
+mod api;
 mod portal;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_portal",
         include_str!("../migrations/sqlite/0002_portal.sql"),
+    ),
+    (
+        "0003_api",
+        include_str!("../migrations/sqlite/0003_api.sql"),
     ),
 ];
 
