@@ -8,8 +8,10 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod bench_api;
 mod bench_portal;
 mod export;
+mod wrk;
 
 use casellario_domain::{Channel, Date, FlowType, Profile};
 use casellario_ingest::{IngestOptions, InputFormat, Progress};
@@ -189,8 +191,18 @@ enum Command {
         seed: u64,
         /// Benchmark the portal instead: page times on a register of
         /// `--records` records, and an upload through the web vs import.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "api")]
         portal: bool,
+        /// Benchmark the cooperation API instead: one-record submissions
+        /// driven by wrk for `--secondi`, against GET /api/v1/status.
+        #[arg(long)]
+        api: bool,
+        /// Duration of each wrk run (with --api).
+        #[arg(long, default_value_t = 10)]
+        secondi: u32,
+        /// Concurrent connections of wrk (with --api).
+        #[arg(long, default_value_t = 64)]
+        connessioni: u32,
     },
 }
 
@@ -349,10 +361,17 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             ..
         } => bench_portal::run(records, seed),
         Command::Bench {
+            seed,
+            api: true,
+            secondi,
+            connessioni,
+            ..
+        } => bench_api::run(secondi, connessioni, seed),
+        Command::Bench {
             records,
             runs,
             seed,
-            portal: false,
+            ..
         } => bench::run(records, runs, seed),
         Command::Serve {
             config,

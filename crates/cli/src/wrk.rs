@@ -10,7 +10,6 @@ use crate::CliError;
 #[derive(Debug, Clone, Copy)]
 pub struct WrkRun {
     pub requests: u64,
-    pub seconds: f64,
     pub per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -81,7 +80,6 @@ pub fn run(
     let seconds = num(1)?;
     Ok(WrkRun {
         requests,
-        seconds,
         per_second: if seconds > 0.0 {
             requests as f64 / seconds
         } else {

@@ -31,7 +31,7 @@ struct Inner {
 }
 
 /// Connections kept open when idle.
-const MAX_IDLE: usize = 8;
+const MAX_IDLE: usize = 32;
 
 /// Most small jobs committed together.
 const MAX_GROUP: usize = 256;
