@@ -61,6 +61,7 @@
 
 pub mod portal;
 mod sqlite;
+pub mod waas;
 
 use casellario_domain::{Channel, CodiceEsito, Esito, FlowType, Profile, Violation};
 

@@ -1,6 +1,7 @@
 //! SQLite implementation of the register.
 
 mod portal;
+mod waas;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,6 +35,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_portal",
         include_str!("../migrations/sqlite/0002_portal.sql"),
     ),
+    ("0004_waas", include_str!("../migrations/sqlite/0004_waas.sql")),
 ];
 
 /// The register on one SQLite connection.
