@@ -406,6 +406,22 @@ impl Store {
         Ok((last, failures))
     }
 
+    /// Delivery attempts of an ente, newest first.
+    pub fn waas_delivery_attempts(
+        &self,
+        ente_id: EnteId,
+        limit: u32,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        let sql = format!("{ATTEMPT_SELECT} WHERE ente_id = ?1 ORDER BY id DESC LIMIT ?2");
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let mut rows = st.query(params![ente_id, limit])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(attempt_row(r)?);
+        }
+        Ok(out)
+    }
+
     // ----- poll runs ------------------------------------------------------
 
     pub fn record_waas_poll_run(&self, run: &NewPollRun) -> Result<i64, StoreError> {
