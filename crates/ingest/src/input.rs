@@ -35,6 +35,13 @@ impl ReadTally {
         let h = self.hasher.lock().map(|h| h.clone()).unwrap_or_default();
         h.finalize().into()
     }
+    /// Counts and hashes `bytes` (input read without the read stage).
+    pub fn add(&self, bytes: &[u8]) {
+        if let Ok(mut h) = self.hasher.lock() {
+            h.update(bytes);
+        }
+        self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    }
     pub fn counter(&self) -> Arc<AtomicU64> {
         self.bytes.clone()
     }
@@ -48,13 +55,20 @@ const BLOCK: usize = 1 << 20;
 /// thread does neither the system calls nor the hashing.
 pub fn read_stage<R: Read>(
     mut input: R,
+    size_hint: Option<u64>,
     tally: ReadTally,
     out: crossbeam_channel::Sender<io::Result<Vec<u8>>>,
     recycled: crossbeam_channel::Receiver<Vec<u8>>,
 ) {
+    // A small input of known size (one-record flows of the machine
+    // channels) is read whole into one small block: zeroing 1 MiB blocks
+    // would cost more than parsing it.
+    let block = size_hint.map_or(BLOCK, |n| {
+        usize::try_from(n).map_or(BLOCK, |n| n.saturating_add(1).clamp(4096, BLOCK))
+    });
     loop {
         let mut buf = recycled.try_recv().unwrap_or_default();
-        buf.resize(BLOCK, 0);
+        buf.resize(block, 0);
         let n = loop {
             match input.read(&mut buf) {
                 Ok(n) => break Ok(n),

@@ -212,6 +212,48 @@ struct WriterResult {
 /// the same checks and the same outcomes an empty register would give,
 /// nothing written.
 pub fn ingest<R: Read + Send>(
+    mut input: R,
+    opts: &IngestOptions,
+    store: Option<&mut Store>,
+    progress: Option<&Progress>,
+) -> Result<Ingested, IngestError> {
+    if let Some(hint) = opts.size_hint.filter(|&n| n <= INLINE_BYTES) {
+        // Small input: read it whole and run the stages on this thread.
+        let mut buf = Vec::with_capacity(usize::try_from(hint).unwrap_or(0) + 1);
+        (&mut input).take(INLINE_BYTES + 1).read_to_end(&mut buf)?;
+        if buf.len() as u64 <= INLINE_BYTES {
+            return ingest_bytes(&buf, opts, store, progress);
+        }
+        // The hint was wrong: what was read, then the rest, the usual way.
+        return ingest_threaded(
+            std::io::Cursor::new(buf).chain(input),
+            opts,
+            store,
+            progress,
+        );
+    }
+    ingest_threaded(input, opts, store, progress)
+}
+
+/// Inputs up to this size whose size is known are ingested on the caller's
+/// thread ([`ingest_bytes`]).
+const INLINE_BYTES: u64 = 256 << 10;
+
+/// Ingests a flow held in memory, every stage on the caller's thread: the
+/// path of the machine channels' one-record flows, where thread hand-offs
+/// would cost more than the work. Same stages, same outcomes as [`ingest`].
+pub fn ingest_bytes(
+    input: &[u8],
+    opts: &IngestOptions,
+    store: Option<&mut Store>,
+    progress: Option<&Progress>,
+) -> Result<Ingested, IngestError> {
+    let tally = ReadTally::default();
+    tally.add(input);
+    ingest_stream(input, &tally, opts, store, progress, true)
+}
+
+fn ingest_threaded<R: Read + Send>(
     input: R,
     opts: &IngestOptions,
     store: Option<&mut Store>,
@@ -222,7 +264,8 @@ pub fn ingest<R: Read + Send>(
         let (blocks_tx, blocks_rx) = bounded(4);
         let (recycle_tx, recycle_rx) = bounded(8);
         let t = tally.clone();
-        s.spawn(move || input::read_stage(input, t, blocks_tx, recycle_rx));
+        let hint = opts.size_hint;
+        s.spawn(move || input::read_stage(input, hint, t, blocks_tx, recycle_rx));
         // Returning drops the channel reader, which stops the read stage.
         ingest_stream(
             input::ChannelReader::new(blocks_rx, recycle_tx),
@@ -230,16 +273,18 @@ pub fn ingest<R: Read + Send>(
             opts,
             store,
             progress,
+            false,
         )
     })
 }
 
-fn ingest_stream(
-    input: input::ChannelReader,
+fn ingest_stream<R: std::io::BufRead>(
+    input: R,
     tally: &ReadTally,
     opts: &IngestOptions,
     store: Option<&mut Store>,
     progress: Option<&Progress>,
+    inline: bool,
 ) -> Result<Ingested, IngestError> {
     let read_opts = ReadOptions {
         expected: opts.expected,
@@ -293,117 +338,80 @@ fn ingest_stream(
     }
     let header_rejected = flow_violations.iter().any(Violation::is_error);
 
-    let (p_tx, p_rx) = bounded::<Msg<(Box<ParsedRecord>, Option<CodiceEsito>)>>(8);
-    let (q_tx, q_rx) = bounded::<Msg<Prepared>>(8);
-    let (b_tx, b_rx) = bounded::<Result<Begin, String>>(1);
-
-    let result: Result<(WriterResult, u64), IngestError> = std::thread::scope(|s| {
-        let preparer = Preparer::new(ctx, ente.clone(), store.is_some() && !header_rejected);
-        let q = s.spawn(move || prepare_stage(preparer, p_rx, q_tx));
-        let profile = opts.profile;
-        let ident_w = ident.clone();
-        let store_w = store.filter(|_| !header_rejected);
-        let w = s.spawn(move || writer_stage(store_w, opts, tipo, &ident_w, profile, q_rx, b_tx));
-
-        // Parse stage on this thread.
-        let begin = b_rx
-            .recv()
-            .map_err(|_| IngestError::Internal("avvio del registro interrotto".into()))?;
-        let begin = begin.map_err(IngestError::Internal);
-        let verify = match &begin {
-            Ok(Begin::Existing) => true,
-            Ok(Begin::Go) => false,
-            Err(_) => false,
-        };
-        let mut rejected_whole = header_rejected;
-        // Code given to every record of a flow rejected whole.
-        let mut whole_code = whole_code_of(&flow_violations);
-        let mut records = 0u64;
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut send_failed = false;
-        let mut fatal = false;
-        for item in reader.by_ref() {
-            match item {
-                Ok(FlowItem::Record(r)) => {
-                    records += 1;
-                    if let Some(p) = progress {
-                        p.records.store(records, Ordering::Relaxed);
-                        p.bytes.store(tally.bytes(), Ordering::Relaxed);
-                    }
-                    if records == 2 && opts.channel.single_record() {
-                        let mut v = CANALE_UN_RECORD.violation(
-                            opts.profile,
-                            if tipo == FlowType::Sinba { "SINBA" } else { "Beneficiario/PrestazioniSociali" },
-                            format!(
-                                "Tramite {} è consentito l'invio di un solo beneficiario e di una sola prestazione per flusso: questo flusso ne contiene di più. Inviare un flusso per ogni prestazione o usare il caricamento di file.",
-                                if opts.channel == Channel::Waas { "WaaS" } else { "cooperazione applicativa" }
-                            ),
-                        );
-                        v.line = Some(r.line);
-                        flow_violations.push(v);
-                        rejected_whole = true;
-                        whole_code = whole_code_of(&flow_violations);
-                    }
-                    if verify {
-                        continue;
-                    }
-                    batch.push((r, rejected_whole.then_some(whole_code)));
-                    if batch.len() == BATCH
-                        && p_tx.send(Msg::Batch(std::mem::take(&mut batch))).is_err()
-                    {
-                        send_failed = true;
-                        break;
-                    }
-                }
-                Ok(FlowItem::FlowViolation(v)) => flow_violations.push(v),
-                Ok(FlowItem::Header(_)) => {}
-                Err(e) => {
-                    flow_violations.push(e.violation());
-                    rejected_whole = true;
-                    fatal = true;
-                    break;
-                }
-            }
-        }
-        if !batch.is_empty() && !send_failed {
-            let _ = p_tx.send(Msg::Batch(batch));
-        }
-        if let Some(p) = progress {
-            p.bytes.store(tally.bytes(), Ordering::Relaxed);
-        }
-        if records == 0 && !fatal && !flow_violations.iter().any(|v| v.rule == "FLUSSO_VUOTO") {
-            flow_violations.push(casellario_domain::catalogue::FLUSSO_VUOTO.violation(
-                Profile::Strict,
-                "Flusso",
-                "Il flusso non contiene alcun record.",
-            ));
-        }
-        if records == 0 {
-            rejected_whole = true;
-        }
-        let end = EndInfo {
-            sha256: tally.sha256(),
-            size_bytes: tally.bytes(),
-            flow_violations: flow_violations.clone(),
-            rejected_whole,
-            records,
-        };
-        let _ = p_tx.send(Msg::End(end));
+    let mut parse = ParseState {
+        flow_violations,
+        rejected_whole: header_rejected,
+        records: 0,
+        fatal: false,
+    };
+    let result: Result<WriterResult, IngestError> = if inline {
+        // A small input (one-record flows of the machine channels): the same
+        // stages, one after the other on this thread. Spawning three threads
+        // and handing batches between them would cost more than the work.
+        let (p_tx, p_rx) = crossbeam_channel::unbounded();
+        let (q_tx, q_rx) = crossbeam_channel::unbounded();
+        let (b_tx, b_rx) = bounded::<Result<Begin, String>>(1);
+        parse_stage(
+            &mut reader,
+            opts,
+            tipo,
+            tally,
+            progress,
+            false,
+            &p_tx,
+            &mut parse,
+        );
         drop(p_tx);
-        q.join()
-            .map_err(|_| IngestError::Internal("fase di preparazione interrotta".into()))?;
-        let wr = w
-            .join()
-            .map_err(|_| IngestError::Internal("fase di registrazione interrotta".into()))??;
-        begin?;
-        if fatal {
-            // Marked so the caller can tell "unreadable" apart.
-            return Ok((wr, u64::MAX));
+        let preparer = Preparer::new(ctx, ente.clone(), store.is_some() && !header_rejected);
+        prepare_stage(preparer, p_rx, q_tx);
+        let store_w = store.filter(|_| !header_rejected);
+        let wr = writer_stage(store_w, opts, tipo, &ident, opts.profile, q_rx, b_tx);
+        match b_rx.try_recv() {
+            Ok(Err(e)) => Err(IngestError::Internal(e)),
+            _ => wr,
         }
-        Ok((wr, records))
-    });
-    let (wr, records) = result?;
-    let unreadable = records == u64::MAX;
+    } else {
+        let (p_tx, p_rx) = bounded::<Msg<(Box<ParsedRecord>, Option<CodiceEsito>)>>(8);
+        let (q_tx, q_rx) = bounded::<Msg<Prepared>>(8);
+        let (b_tx, b_rx) = bounded::<Result<Begin, String>>(1);
+        std::thread::scope(|s| {
+            let preparer = Preparer::new(ctx, ente.clone(), store.is_some() && !header_rejected);
+            let q = s.spawn(move || prepare_stage(preparer, p_rx, q_tx));
+            let profile = opts.profile;
+            let ident_w = ident.clone();
+            let store_w = store.filter(|_| !header_rejected);
+            let w =
+                s.spawn(move || writer_stage(store_w, opts, tipo, &ident_w, profile, q_rx, b_tx));
+
+            // Parse stage on this thread, once the writer knows whether the
+            // flow is new.
+            let begin = b_rx
+                .recv()
+                .map_err(|_| IngestError::Internal("avvio del registro interrotto".into()))?;
+            let begin = begin.map_err(IngestError::Internal);
+            let verify = matches!(&begin, Ok(Begin::Existing));
+            parse_stage(
+                &mut reader,
+                opts,
+                tipo,
+                tally,
+                progress,
+                verify,
+                &p_tx,
+                &mut parse,
+            );
+            drop(p_tx);
+            q.join()
+                .map_err(|_| IngestError::Internal("fase di preparazione interrotta".into()))?;
+            let wr = w
+                .join()
+                .map_err(|_| IngestError::Internal("fase di registrazione interrotta".into()))??;
+            begin?;
+            Ok(wr)
+        })
+    };
+    let wr = result?;
+    let unreadable = parse.fatal;
     // The flow-level list built by the parse stage travels in EndInfo through
     // the writer, which may add its own (flow name reused).
     let mut fv = wr.extra_violations;
@@ -444,6 +452,104 @@ fn ingest_stream(
         report,
         log: wr.log,
     })
+}
+
+/// What the parse stage learnt about the flow as a whole.
+struct ParseState {
+    flow_violations: Vec<Violation>,
+    rejected_whole: bool,
+    records: u64,
+    /// The reader failed for good (not well-formed, I/O): the input is unreadable.
+    fatal: bool,
+}
+
+/// The parse stage: reads every record, applies the channel's one-record
+/// rule, hands records on in batches (unless `verify`: a resubmission only
+/// needs counting) and ends with the flow-level facts.
+#[allow(clippy::too_many_arguments)]
+fn parse_stage(
+    reader: &mut input::ItemReader<'_>,
+    opts: &IngestOptions,
+    tipo: FlowType,
+    tally: &ReadTally,
+    progress: Option<&Progress>,
+    verify: bool,
+    p_tx: &Sender<Msg<(Box<ParsedRecord>, Option<CodiceEsito>)>>,
+    st: &mut ParseState,
+) {
+    // Code given to every record of a flow rejected whole.
+    let mut whole_code = whole_code_of(&st.flow_violations);
+    let mut batch = Vec::with_capacity(if verify { 0 } else { BATCH.min(16) });
+    let mut send_failed = false;
+    for item in reader.by_ref() {
+        match item {
+            Ok(FlowItem::Record(r)) => {
+                st.records += 1;
+                if let Some(p) = progress {
+                    p.records.store(st.records, Ordering::Relaxed);
+                    p.bytes.store(tally.bytes(), Ordering::Relaxed);
+                }
+                if st.records == 2 && opts.channel.single_record() {
+                    let mut v = CANALE_UN_RECORD.violation(
+                        opts.profile,
+                        if tipo == FlowType::Sinba { "SINBA" } else { "Beneficiario/PrestazioniSociali" },
+                        format!(
+                            "Tramite {} è consentito l'invio di un solo beneficiario e di una sola prestazione per flusso: questo flusso ne contiene di più. Inviare un flusso per ogni prestazione o usare il caricamento di file.",
+                            if opts.channel == Channel::Waas { "WaaS" } else { "cooperazione applicativa" }
+                        ),
+                    );
+                    v.line = Some(r.line);
+                    st.flow_violations.push(v);
+                    st.rejected_whole = true;
+                    whole_code = whole_code_of(&st.flow_violations);
+                }
+                if verify {
+                    continue;
+                }
+                batch.push((r, st.rejected_whole.then_some(whole_code)));
+                if batch.len() == BATCH
+                    && p_tx.send(Msg::Batch(std::mem::take(&mut batch))).is_err()
+                {
+                    send_failed = true;
+                    break;
+                }
+            }
+            Ok(FlowItem::FlowViolation(v)) => st.flow_violations.push(v),
+            Ok(FlowItem::Header(_)) => {}
+            Err(e) => {
+                st.flow_violations.push(e.violation());
+                st.rejected_whole = true;
+                st.fatal = true;
+                break;
+            }
+        }
+    }
+    if !batch.is_empty() && !send_failed {
+        let _ = p_tx.send(Msg::Batch(batch));
+    }
+    if let Some(p) = progress {
+        p.bytes.store(tally.bytes(), Ordering::Relaxed);
+    }
+    if st.records == 0 && !st.fatal && !st.flow_violations.iter().any(|v| v.rule == "FLUSSO_VUOTO")
+    {
+        st.flow_violations
+            .push(casellario_domain::catalogue::FLUSSO_VUOTO.violation(
+                Profile::Strict,
+                "Flusso",
+                "Il flusso non contiene alcun record.",
+            ));
+    }
+    if st.records == 0 {
+        st.rejected_whole = true;
+    }
+    let end = EndInfo {
+        sha256: tally.sha256(),
+        size_bytes: tally.bytes(),
+        flow_violations: st.flow_violations.clone(),
+        rejected_whole: st.rejected_whole,
+        records: st.records,
+    };
+    let _ = p_tx.send(Msg::End(end));
 }
 
 /// Totals as the receipt shows them: a flow rejected whole has every record rejected.
@@ -580,8 +686,8 @@ fn writer_stage(
         });
     };
     let ente = ident.ente.codice.clone().unwrap_or_default();
-    let fresh = match store.live_count(&ente, tipo) {
-        Ok(n) => n == 0,
+    let fresh = match store.has_versions(&ente, tipo) {
+        Ok(any) => !any,
         Err(e) => {
             let _ = begin_tx.send(Err(e.to_string()));
             return Err(e.into());

@@ -1,6 +1,8 @@
-//! The outcome log: one entry per record, spilled to an anonymous temporary
-//! file so that the receipt of a flow of any size is produced with bounded
-//! memory, and rendered once the flow's totals are known.
+//! The outcome log: one entry per record, kept in memory and spilled to an
+//! anonymous temporary file past [`SPILL_BYTES`], so that the receipt of a
+//! flow of any size is produced with bounded memory, and rendered once the
+//! flow's totals are known. (Small flows never touch the disk: creating a
+//! temporary file per one-record flow cost more than ingesting it.)
 
 use casellario_domain::{CodiceEsito, Esito, Violation};
 use std::fs::File;
@@ -20,9 +22,13 @@ pub struct RecordOutcome {
 }
 
 pub struct OutcomeLog {
-    out: BufWriter<File>,
+    mem: Vec<u8>,
+    file: Option<BufWriter<File>>,
     entries: u64,
 }
+
+/// Entries kept in memory before the log moves to a temporary file.
+const SPILL_BYTES: usize = 1 << 20;
 
 fn esito_byte(e: Esito) -> u8 {
     match e {
@@ -44,7 +50,8 @@ fn codice_byte(c: CodiceEsito) -> u8 {
 impl OutcomeLog {
     pub fn new() -> io::Result<OutcomeLog> {
         Ok(OutcomeLog {
-            out: BufWriter::with_capacity(64 * 1024, tempfile::tempfile()?),
+            mem: Vec::new(),
+            file: None,
             entries: 0,
         })
     }
@@ -66,7 +73,16 @@ impl OutcomeLog {
         fixed[17] = codice_byte(o.codice);
         fixed[18] = u8::from(o.ref_id.is_some());
         fixed[19..27].copy_from_slice(&o.ref_id.unwrap_or(0).to_le_bytes());
-        let w = &mut self.out;
+        if self.file.is_none() && self.mem.len() > SPILL_BYTES {
+            let mut f = BufWriter::with_capacity(64 * 1024, tempfile::tempfile()?);
+            f.write_all(&self.mem)?;
+            self.mem = Vec::new();
+            self.file = Some(f);
+        }
+        let w: &mut dyn Write = match &mut self.file {
+            Some(f) => f,
+            None => &mut self.mem,
+        };
         if o.violations.is_empty() {
             w.write_all(&fixed)?;
         } else {
@@ -82,11 +98,28 @@ impl OutcomeLog {
 
     /// Reads every entry back in order.
     pub fn replay(&mut self, f: &mut dyn FnMut(RecordOutcome) -> io::Result<()>) -> io::Result<()> {
-        self.out.flush()?;
-        let file = self.out.get_mut();
-        file.seek(SeekFrom::Start(0))?;
-        let mut r = BufReader::with_capacity(64 * 1024, &*file);
-        for _ in 0..self.entries {
+        match &mut self.file {
+            None => replay_from(&mut &self.mem[..], self.entries, f),
+            Some(out) => {
+                out.flush()?;
+                let file = out.get_mut();
+                file.seek(SeekFrom::Start(0))?;
+                let mut r = BufReader::with_capacity(64 * 1024, &*file);
+                replay_from(&mut r, self.entries, f)?;
+                file.seek(SeekFrom::End(0))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn replay_from(
+    r: &mut dyn Read,
+    entries: u64,
+    f: &mut dyn FnMut(RecordOutcome) -> io::Result<()>,
+) -> io::Result<()> {
+    {
+        for _ in 0..entries {
             let mut fixed = [0u8; 8 + 8 + 3 + 8 + 4];
             r.read_exact(&mut fixed)?;
             let u64_at = |i: usize| {
@@ -125,8 +158,6 @@ impl OutcomeLog {
                 violations,
             })?;
         }
-        let end = self.out.get_mut().seek(SeekFrom::End(0))?;
-        debug_assert!(end > 0 || self.entries == 0);
         Ok(())
     }
 }
@@ -168,6 +199,36 @@ mod tests {
             Ok(())
         })?;
         assert_eq!(got, vec![a, b]);
+        Ok(())
+    }
+
+    /// Past the memory threshold the log moves to a file, in order, and
+    /// replays the same entries (twice, as the receipt and its export do).
+    #[test]
+    fn spills_to_a_file_and_replays_in_order() -> io::Result<()> {
+        let mut log = OutcomeLog::new()?;
+        let n = (SPILL_BYTES / 31 + 1000) as u64;
+        for pos in 1..=n {
+            log.push(&RecordOutcome {
+                pos,
+                line: pos * 2,
+                esito: Esito::Accettato,
+                codice: CodiceEsito::Ok,
+                ref_id: Some(pos as i64),
+                violations: vec![],
+            })?;
+        }
+        assert!(log.file.is_some(), "the log spilled to a file");
+        for _ in 0..2 {
+            let mut next = 1;
+            log.replay(&mut |o| {
+                assert_eq!(o.pos, next);
+                assert_eq!(o.line, next * 2);
+                next += 1;
+                Ok(())
+            })?;
+            assert_eq!(next, n + 1);
+        }
         Ok(())
     }
 }

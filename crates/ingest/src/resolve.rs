@@ -36,7 +36,7 @@ pub enum Keys<'t, 'c> {
 }
 
 /// Running totals of a flow.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
     pub records: u64,
     pub accettati: u64,

@@ -1401,3 +1401,113 @@ fn every_error_kind_is_caught_by_its_rule() {
         assert_eq!(seen.get(k), Some(&true), "{k:?} injected and caught");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Small inputs on the caller's thread, and many flows in one transaction
+// ---------------------------------------------------------------------------
+
+fn strip_ids(mut outcomes: Vec<RecordOutcome>) -> Vec<RecordOutcome> {
+    for o in &mut outcomes {
+        o.ref_id = None;
+    }
+    outcomes
+}
+
+/// The inline path (a small input of known size) and the threaded path give
+/// the same report and the same outcomes, stored or dry, XML or CSV.
+#[test]
+fn inline_path_equals_threaded_path() {
+    for (i, tipo) in [FlowType::PsPsaSina, FlowType::Sinba]
+        .into_iter()
+        .enumerate()
+    {
+        let flow = gen_flow(tipo, 40, 700 + i as u64, 0.3);
+        for bytes in [flow.xml(), flow.csv()] {
+            let threaded = opts();
+            let mut inline = opts();
+            inline.size_hint = Some(bytes.len() as u64);
+            for dry in [true, false] {
+                let (mut a, mut b) = (store(), store());
+                let ra = run(&bytes, &threaded, (!dry).then_some(&mut a), "threaded");
+                let rb = run(&bytes, &inline, (!dry).then_some(&mut b), "inline");
+                assert_eq!(ra.report.totals, rb.report.totals);
+                assert_eq!(ra.report.codice_esito, rb.report.codice_esito);
+                assert_eq!(ra.report.sha256, rb.report.sha256);
+                assert_eq!(ra.report.stored, rb.report.stored);
+                assert_eq!(strip_ids(ra.outcomes), strip_ids(rb.outcomes));
+                assert_eq!(counts(&a), counts(&b));
+            }
+        }
+    }
+    // A wrong size hint (the input is bigger than announced) still reads it all.
+    let flow = gen_flow(FlowType::PsPsaSina, 3000, 9, 0.0);
+    let bytes = flow.xml();
+    let mut o = opts();
+    o.size_hint = Some(10);
+    let r = run(&bytes, &o, None, "wrong hint");
+    assert_eq!(r.report.totals.records, 3000);
+    assert_eq!(r.report.totals.accettati, 3000);
+}
+
+/// Many one-record flows in one `Store::batch` (the machine channels' group
+/// commit): each keeps its own outcome; a flow rejected whole inside the
+/// batch stores nothing and does not disturb the others; a resubmission
+/// inside the same batch is recognised.
+#[test]
+fn one_record_flows_in_one_batch() {
+    let mut o = opts_with(Profile::Strict, Channel::Coop);
+    let flows: Vec<Vec<u8>> = (0..20u64)
+        .map(|i| {
+            let records = if i == 7 { 2 } else { 1 };
+            generate(&GenOptions {
+                ente_codice: Some("H501".into()),
+                nome: Some(format!("H501.PS.20260101.{i:07}")),
+                ..GenOptions::new(FlowType::PsPsaSina, records, 900 + i)
+            })
+            .xml()
+        })
+        .collect();
+    let mut s = store();
+    let reports = s
+        .batch(
+            |s| -> Result<Vec<FlowReport>, casellario_store::StoreError> {
+                let mut out = Vec::new();
+                for f in flows.iter().chain(std::iter::once(&flows[3])) {
+                    o.size_hint = Some(f.len() as u64);
+                    out.push(ingest(&f[..], &o, Some(s), None).expect("ingest").report);
+                }
+                Ok(out)
+            },
+        )
+        .expect("batch");
+    for (i, r) in reports.iter().enumerate() {
+        match i {
+            7 => {
+                assert!(r.rejected_whole, "two records on the coop channel");
+                assert!(
+                    r.flow_violations
+                        .iter()
+                        .any(|v| v.rule == "CANALE_UN_RECORD")
+                );
+            }
+            20 => assert!(
+                r.already_acquired,
+                "resubmission of flow 3 in the same batch"
+            ),
+            _ => assert!(
+                r.stored && r.totals.accettati == r.totals.records,
+                "flow {i}: {r:?}"
+            ),
+        }
+    }
+    let c = counts(&s);
+    assert_eq!(c.flows, 19);
+    assert_eq!(
+        c.versions,
+        reports
+            .iter()
+            .take(20)
+            .map(|r| if r.stored { r.totals.accettati } else { 0 })
+            .sum::<u64>()
+    );
+}

@@ -763,3 +763,67 @@ fn search_records_pages_across_flows_and_stays_in_the_ente() {
     };
     assert_eq!(store.search_records(e1, &q, 10, 0).unwrap().len(), 5);
 }
+
+/// `Store::batch`: many flows, one COMMIT. A flow dropped inside rolls back
+/// alone; readers see nothing until the batch commits; an error from the
+/// closure rolls back the whole batch; a nested batch is all or nothing.
+#[test]
+fn batch_groups_flows_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("register.sqlite");
+    let mut writer = Store::open(&path).unwrap();
+    let reader = Store::open(&path).unwrap();
+    writer
+        .batch(|s| -> Result<(), StoreError> {
+            assert!(s.in_batch());
+            simple_flow(s, "E1", "flow-1", FlowType::PsPsaSina, &[1, 2]);
+            {
+                let mut tx = begin(s, &meta("E1", "flow-2", FlowType::PsPsaSina));
+                tx.insert_version(&version(1, 3, 3)).unwrap();
+                // dropped: only this flow is undone
+            }
+            // The same name is refused while flow-1 is pending in the batch.
+            assert!(matches!(
+                s.begin_flow(&meta("E1", "flow-1", FlowType::PsPsaSina))
+                    .unwrap(),
+                FlowBegin::Existing(_)
+            ));
+            simple_flow(s, "E1", "flow-3", FlowType::PsPsaSina, &[4]);
+            assert_eq!(reader.counts().unwrap(), Default::default());
+            Ok(())
+        })
+        .unwrap();
+    assert!(!writer.in_batch());
+    assert_eq!(reader.counts().unwrap().versions, 3);
+    assert_eq!(reader.find_flow("E1", "flow-2").unwrap(), None);
+    assert!(reader.find_flow("E1", "flow-3").unwrap().is_some());
+
+    let err = writer
+        .batch(|s| -> Result<(), StoreError> {
+            simple_flow(s, "E1", "flow-4", FlowType::PsPsaSina, &[5]);
+            Err(StoreError::Invalid("abbandonato".into()))
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)));
+    assert_eq!(reader.find_flow("E1", "flow-4").unwrap(), None);
+    assert_eq!(reader.counts().unwrap().versions, 3);
+
+    writer
+        .batch(|s| -> Result<(), StoreError> {
+            simple_flow(s, "E1", "flow-5", FlowType::PsPsaSina, &[6]);
+            let inner = s.batch(|s| -> Result<(), StoreError> {
+                simple_flow(s, "E1", "flow-6", FlowType::PsPsaSina, &[7]);
+                Err(StoreError::Invalid("interno".into()))
+            });
+            assert!(inner.is_err());
+            s.batch(|s| -> Result<(), StoreError> {
+                simple_flow(s, "E1", "flow-7", FlowType::PsPsaSina, &[8]);
+                Ok(())
+            })
+        })
+        .unwrap();
+    assert!(reader.find_flow("E1", "flow-5").unwrap().is_some());
+    assert_eq!(reader.find_flow("E1", "flow-6").unwrap(), None);
+    assert!(reader.find_flow("E1", "flow-7").unwrap().is_some());
+    assert_eq!(reader.counts().unwrap().versions, 5);
+}

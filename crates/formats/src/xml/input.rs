@@ -17,6 +17,10 @@ use std::io::{self, BufRead};
 
 /// Bytes asked of the source per read.
 const CHUNK: usize = 256 * 1024;
+/// First read window: small flows (one record, as the machine channels send)
+/// should not pay for zeroing a big window; it doubles up to [`CHUNK`]
+/// while reads fill it.
+const FIRST_CHUNK: usize = 16 * 1024;
 
 /// Encoding in force, as detected from the BOM or the declaration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +70,8 @@ pub(crate) struct Input<R> {
     /// The previous chunk ended with CR (already turned into LF): drop a leading LF.
     after_cr: bool,
     pending: Option<(FaultKind, String)>,
+    /// Size of the next read straight from the source.
+    chunk: usize,
 }
 
 impl<R: BufRead> Input<R> {
@@ -81,6 +87,7 @@ impl<R: BufRead> Input<R> {
             done: false,
             after_cr: false,
             pending: None,
+            chunk: FIRST_CHUNK,
         };
         me.sniff();
         me
@@ -216,7 +223,8 @@ impl<R: BufRead> Input<R> {
                 self.carry.clear();
                 if !self.src_eof {
                     let at = v.len();
-                    v.resize(at + CHUNK, 0);
+                    let chunk = self.chunk;
+                    v.resize(at + chunk, 0);
                     let n = loop {
                         match self.src.read(&mut v[at..]) {
                             Ok(n) => break n,
@@ -230,6 +238,8 @@ impl<R: BufRead> Input<R> {
                     v.truncate(at + n);
                     if n == 0 {
                         self.src_eof = true;
+                    } else if n == chunk {
+                        self.chunk = (chunk * 2).min(CHUNK);
                     }
                 }
                 let last = self.src_eof;

@@ -1312,7 +1312,7 @@ pub async fn submit_records(
     let profile = state.cfg.profile();
     state
         .db
-        .write(move |s| {
+        .write_small(move |s| {
             let ente: EnteProfile = s.ente_profile(ente_id)?.ok_or_else(AppError::not_found)?;
             let tipo = recs.tipo();
             let nome = fresh_name(s, &ente.codice, tipo)?;

@@ -112,7 +112,7 @@ impl Store {
         by: Option<AccountId>,
     ) -> Result<EnteId, StoreError> {
         let now = now_ms();
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let id = tx
             .execute(
                 "INSERT INTO ente (codice, denominazione, belfiore, learnt_at) VALUES (?1, ?2, ?3, ?4)",
@@ -244,7 +244,7 @@ impl Store {
         if role.scoped_to_ente() != ente_id.is_some() {
             return Err(StoreError::Invalid("role and ente do not agree".into()));
         }
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         tx.execute(
             "UPDATE account SET nome = ?2, role = ?3, ente_id = ?4, attivo = ?5 WHERE id = ?1",
             params![id, nome, role.wire(), ente_id, attivo],
@@ -263,7 +263,7 @@ impl Store {
         password_hash: &str,
         must_change: bool,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         tx.execute(
             "UPDATE account SET password_hash = ?2, must_change = ?3, failed_logins = 0, \
              locked_until = NULL WHERE id = ?1",
