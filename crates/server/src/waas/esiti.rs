@@ -109,7 +109,7 @@ pub async fn deliver(
             let ids: Vec<i64> = batch.iter().map(|a| a.id).collect();
             state
                 .db
-                .write(move |s| {
+                .write_small(move |s| {
                     s.record_waas_deliveries(&ids, status)?;
                     s.record_waas_attempt(&NewAttempt {
                         ente_id,
@@ -152,7 +152,7 @@ pub async fn deliver(
             let message = format!("{}: {fault}", fault.code());
             state
                 .db
-                .write(move |s| {
+                .write_small(move |s| {
                     s.record_waas_attempt(&NewAttempt {
                         ente_id,
                         esiti: n,

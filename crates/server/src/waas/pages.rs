@@ -357,7 +357,7 @@ async fn save(
     let (by, name) = (user.id(), user.account.username.clone());
     state
         .db
-        .write(move |s| {
+        .write_small(move |s| {
             // The audit names the credential's kind and variable, never a token.
             let detail = serde_json::json!({
                 "url": url,
@@ -408,7 +408,7 @@ async fn run_now(
     let (by, name) = (user.id(), user.account.username.clone());
     let codice = state
         .db
-        .write(move |s| {
+        .write_small(move |s| {
             let ente = s.ente_profile(id)?.ok_or_else(AppError::not_found)?;
             if s.waas_endpoint(id)?.is_none() {
                 return Err(AppError::bad_request(

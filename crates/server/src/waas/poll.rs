@@ -197,7 +197,7 @@ async fn finish(
     };
     let recorded = state
         .db
-        .write(move |s| {
+        .write_small(move |s| {
             row.esiti_pending = u32::try_from(s.waas_pending_count(ente_id)?).unwrap_or(u32::MAX);
             row.cursor_ms = s.waas_cursor(ente_id)?;
             row.finished_at_ms = now_ms();
@@ -355,14 +355,12 @@ impl Run<'_> {
 
 /// Runs `f` in one transaction with the pipeline's flows as savepoints
 /// (`Store::batch`): a page's records, acquisitions and cursor commit
-/// together or not at all.
+/// together or not at all, with one durable COMMIT for the page.
 fn in_batch<T>(
     store: &mut Store,
     f: impl FnOnce(&mut Store) -> Result<T, AppError>,
 ) -> Result<T, AppError> {
-    // Store::batch is landing on main; until it is merged each flow
-    // commits on its own and the acquisition and cursor rows follow.
-    f(store)
+    store.batch(f)
 }
 
 /// A decoded page, ready for the writer lane.
