@@ -105,7 +105,15 @@ impl Comune {
         for i in 0..n {
             let id = format!("H501.PS.20250101.{:07}", seed * 100_000 + i as u64);
             let ts = T0 + seed as i64 * 10_000_000 + (i / group.max(1)) as i64;
-            self.publish(ts, entry(&id, ts, "PS_PSA_SINA", &b64(&flow_xml(&id, seed * 100_000 + i as u64))));
+            self.publish(
+                ts,
+                entry(
+                    &id,
+                    ts,
+                    "PS_PSA_SINA",
+                    &b64(&flow_xml(&id, seed * 100_000 + i as u64)),
+                ),
+            );
             ids.push(id);
         }
         ids
@@ -157,13 +165,26 @@ async fn flussi(
     let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(10);
     match fault {
         Some(Fault::Status(code)) => {
-            return (StatusCode::from_u16(code).unwrap(), Json(json!({"title": "errore del comune", "status": code}))).into_response();
+            return (
+                StatusCode::from_u16(code).unwrap(),
+                Json(json!({"title": "errore del comune", "status": code})),
+            )
+                .into_response();
         }
         Some(Fault::RetryAfter(code, secs)) => {
-            return (StatusCode::from_u16(code).unwrap(), [("retry-after", secs.to_string())], "").into_response();
+            return (
+                StatusCode::from_u16(code).unwrap(),
+                [("retry-after", secs.to_string())],
+                "",
+            )
+                .into_response();
         }
         Some(Fault::MalformedJson) => {
-            return ([("content-type", "application/json")], "{\"elenco_flussi\": [{\"id_flusso\": ").into_response();
+            return (
+                [("content-type", "application/json")],
+                "{\"elenco_flussi\": [{\"id_flusso\": ",
+            )
+                .into_response();
         }
         Some(Fault::Oversize(n)) => {
             let pad = "x".repeat(n);
@@ -172,7 +193,11 @@ async fn flussi(
         _ => {}
     }
     let s = st.lock().unwrap();
-    let since = if matches!(fault, Some(Fault::ResendAcquired)) { -1 } else { since };
+    let since = if matches!(fault, Some(Fault::ResendAcquired)) {
+        -1
+    } else {
+        since
+    };
     let page: Vec<Value> = s
         .flows
         .iter()
@@ -207,7 +232,13 @@ async fn esiti(
     let list = body["elenco_esiti"].as_array().cloned().unwrap_or_default();
     assert!(list.len() <= 100, "at most 100 outcomes per call");
     for e in list {
-        for k in ["id_flusso", "tipo", "ts_flusso", "ts_acquisizione", "codice_esito"] {
+        for k in [
+            "id_flusso",
+            "tipo",
+            "ts_flusso",
+            "ts_acquisizione",
+            "codice_esito",
+        ] {
             assert!(e[k].is_string(), "{k} missing in {e}");
         }
         assert!(e["ts_flusso"].as_str().unwrap().ends_with('Z'));
@@ -326,11 +357,7 @@ impl Register {
     }
 
     async fn flows_stored(&self) -> u64 {
-        self.state
-            .db
-            .run(|s| Ok(s.counts()?.flows))
-            .await
-            .unwrap()
+        self.state.db.run(|s| Ok(s.counts()?.flows)).await.unwrap()
     }
 }
 
@@ -341,10 +368,16 @@ fn fault(s: &PollSummary) -> Option<&'static str> {
 fn assert_each_once(comune: &Comune, ids: &[String], code: &str) {
     let esiti = comune.esiti();
     for id in ids {
-        let seen = esiti.get(id).unwrap_or_else(|| panic!("no outcome for {id}"));
+        let seen = esiti
+            .get(id)
+            .unwrap_or_else(|| panic!("no outcome for {id}"));
         assert_eq!(seen.len(), 1, "{id}: {seen:?}");
         assert_eq!(seen[0].codice_esito, code, "{id}: {seen:?}");
-        assert_eq!(seen[0].id_acquisizione_siuss.is_some(), code == "OK", "{id}");
+        assert_eq!(
+            seen[0].id_acquisizione_siuss.is_some(),
+            code == "OK",
+            "{id}"
+        );
     }
 }
 
@@ -373,7 +406,11 @@ async fn every_flow_is_stored_once_and_every_outcome_delivered_once() {
 
     // Nothing new: one empty page, nothing stored, nothing sent.
     let s = reg.poll().await;
-    assert_eq!((s.pages, s.new_flows, s.esiti_delivered), (1, 0, 0), "{s:?}");
+    assert_eq!(
+        (s.pages, s.new_flows, s.esiti_delivered),
+        (1, 0, 0),
+        "{s:?}"
+    );
 
     // The comune re-sends what was acquired: no record, no outcome.
     comune.inject(Fault::ResendAcquired);
@@ -415,13 +452,19 @@ async fn more_than_a_page_in_one_millisecond_is_an_anomaly_not_a_loop() {
     // The protocol can serve only the first 100 of that millisecond.
     assert_eq!(s.new_flows, 100, "{s:?}");
     assert!(
-        s.anomalies.iter().any(|a| a.codice == "WAAS_MILLISECONDO_SATURO"),
+        s.anomalies
+            .iter()
+            .any(|a| a.codice == "WAAS_MILLISECONDO_SATURO"),
         "{s:?}"
     );
     assert_eq!(s.cursor_ms, T0 + 30_000_000);
     assert_each_once(&comune, &ids[..100], "OK");
     // And the poll ended (no endless re-asking).
-    assert!(comune.flussi_requests() <= 4, "{}", comune.flussi_requests());
+    assert!(
+        comune.flussi_requests() <= 4,
+        "{}",
+        comune.flussi_requests()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -443,7 +486,9 @@ async fn http_faults_are_recorded_and_the_next_run_recovers() {
         let s = reg.poll().await;
         assert_eq!(fault(&s), Some(code), "{f:?}: {s:?}");
         assert!(!s.fault.as_ref().unwrap().message.is_empty());
-        let nb = s.not_before_ms.expect("a faulted run sets when to come back");
+        let nb = s
+            .not_before_ms
+            .expect("a faulted run sets when to come back");
         let now = casellario_server::fmt::now_ms();
         if let Fault::RetryAfter(_, secs) = f {
             let want = i64::from(secs) * 1000;
@@ -468,7 +513,9 @@ async fn http_faults_are_recorded_and_the_next_run_recovers() {
         .unwrap();
     assert_eq!(runs.len(), 8);
     assert_eq!(
-        runs.iter().filter_map(|r| r.fault_code.as_deref()).collect::<Vec<_>>(),
+        runs.iter()
+            .filter_map(|r| r.fault_code.as_deref())
+            .collect::<Vec<_>>(),
         vec![
             "WAAS_PAGINA_TROPPO_GRANDE",
             "WAAS_TIMEOUT",
@@ -513,7 +560,10 @@ async fn an_unreachable_comune_is_a_fault() {
     assert_eq!(fault(&s), Some("WAAS_CREDENZIALE_ASSENTE"), "{s:?}");
     // Unknown ente, no endpoint: the poll does not start.
     assert_eq!(
-        waas::poll_once(&reg.state, "Z999").await.unwrap_err().code(),
+        waas::poll_once(&reg.state, "Z999")
+            .await
+            .unwrap_err()
+            .code(),
         "WAAS_ENTE_SCONOSCIUTO"
     );
     drop(reg.dir);
@@ -525,22 +575,75 @@ async fn broken_entries_get_richiesta_invalida_and_their_outcome() {
     let good = comune.publish_generated(2, 5, 1);
     let t = T0 + 60_000_000;
     let x = |id: &str| b64(&flow_xml(id, 777));
-    comune.publish(t, entry("H501.PS.20250101.9000001", t, "PS_PSA_SINA", "%%% non base64 %%%"));
-    comune.publish(t + 1, entry("H501.PS.20250101.9000002", t + 1, "PS_PSA_SINA", &"A".repeat(10_000_004)));
-    let mut wrong_ente = entry("H501.PS.20250101.9000003", t + 2, "PS_PSA_SINA", &x("H501.PS.20250101.9000003"));
+    comune.publish(
+        t,
+        entry(
+            "H501.PS.20250101.9000001",
+            t,
+            "PS_PSA_SINA",
+            "%%% non base64 %%%",
+        ),
+    );
+    comune.publish(
+        t + 1,
+        entry(
+            "H501.PS.20250101.9000002",
+            t + 1,
+            "PS_PSA_SINA",
+            &"A".repeat(10_000_004),
+        ),
+    );
+    let mut wrong_ente = entry(
+        "H501.PS.20250101.9000003",
+        t + 2,
+        "PS_PSA_SINA",
+        &x("H501.PS.20250101.9000003"),
+    );
     wrong_ente["codice_ente"] = json!("F205");
     comune.publish(t + 2, wrong_ente);
-    comune.publish(t + 3, entry("H501.PS.20250101.9000004", t + 3, "PS_PSA_SINA", &x("H501.PS.20250101.9999999")));
-    comune.publish(t + 4, entry("H501.PS.20250101.9000005", t + 4, "XML", &x("H501.PS.20250101.9000005")));
+    comune.publish(
+        t + 3,
+        entry(
+            "H501.PS.20250101.9000004",
+            t + 3,
+            "PS_PSA_SINA",
+            &x("H501.PS.20250101.9999999"),
+        ),
+    );
+    comune.publish(
+        t + 4,
+        entry(
+            "H501.PS.20250101.9000005",
+            t + 4,
+            "XML",
+            &x("H501.PS.20250101.9000005"),
+        ),
+    );
     // Three benefits in one flow: the one-benefit rule of the channel.
     let three = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/fixtures/inps/openapi_example1_PS_PSA_SINA_H501.PS.20210520.0000002.xml"
     ))
     .unwrap();
-    comune.publish(t + 5, entry("H501.PS.20210520.0000002", t + 5, "PS_PSA_SINA", &b64(&three)));
+    comune.publish(
+        t + 5,
+        entry(
+            "H501.PS.20210520.0000002",
+            t + 5,
+            "PS_PSA_SINA",
+            &b64(&three),
+        ),
+    );
     // A PS flow declared as SINBA: validated as SINBA, rejected.
-    comune.publish(t + 6, entry("H501.PS.20250101.9000007", t + 6, "SINBA", &x("H501.PS.20250101.9000007")));
+    comune.publish(
+        t + 6,
+        entry(
+            "H501.PS.20250101.9000007",
+            t + 6,
+            "SINBA",
+            &x("H501.PS.20250101.9000007"),
+        ),
+    );
     // An entry without id_flusso cannot be acquired (nor answered).
     let mut anon = entry("x", t + 7, "PS_PSA_SINA", "AAAA");
     anon.as_object_mut().unwrap().remove("id_flusso");
@@ -555,7 +658,10 @@ async fn broken_entries_get_richiesta_invalida_and_their_outcome() {
     assert_each_once(&comune, &good, "OK");
     let invalid: Vec<String> = (1..=5)
         .map(|i| format!("H501.PS.20250101.900000{i}"))
-        .chain(["H501.PS.20210520.0000002".into(), "H501.PS.20250101.9000007".into()])
+        .chain([
+            "H501.PS.20210520.0000002".into(),
+            "H501.PS.20250101.9000007".into(),
+        ])
         .collect();
     assert_each_once(&comune, &invalid, "RICHIESTA_INVALIDA");
     let esiti = comune.esiti();
@@ -602,7 +708,10 @@ async fn undelivered_outcomes_are_retried_with_backoff_until_2xx() {
     assert_eq!(s.new_flows, 150, "{s:?}");
     assert_eq!(s.esiti_delivered, 0, "{s:?}");
     assert_eq!(s.esiti_pending, 150, "{s:?}");
-    assert_eq!(s.esiti_fault.as_ref().map(|f| f.code), Some("WAAS_HTTP_ERRORE"));
+    assert_eq!(
+        s.esiti_fault.as_ref().map(|f| f.code),
+        Some("WAAS_HTTP_ERRORE")
+    );
     let s = reg.poll().await;
     assert_eq!(s.esiti_delivered, 0, "{s:?}");
     tokio::time::sleep(Duration::from_millis(450)).await;
@@ -620,7 +729,10 @@ async fn undelivered_outcomes_are_retried_with_backoff_until_2xx() {
     assert_eq!(attempts.len(), comune.st.lock().unwrap().esiti_requests);
     for w in attempts.windows(2) {
         let (newer, older) = (&w[0], &w[1]);
-        assert!(newer.attempted_at_ms >= older.next_attempt_at_ms.unwrap(), "{attempts:?}");
+        assert!(
+            newer.attempted_at_ms >= older.next_attempt_at_ms.unwrap(),
+            "{attempts:?}"
+        );
     }
     // Back up, but first a 503 with Retry-After: 1.
     {
@@ -631,7 +743,10 @@ async fn undelivered_outcomes_are_retried_with_backoff_until_2xx() {
     tokio::time::sleep(Duration::from_millis(450)).await;
     let s = reg.poll().await;
     assert_eq!(s.esiti_delivered, 0, "{s:?}");
-    assert_eq!(s.esiti_fault.as_ref().map(|f| f.code), Some("WAAS_RITENTA_DOPO"));
+    assert_eq!(
+        s.esiti_fault.as_ref().map(|f| f.code),
+        Some("WAAS_RITENTA_DOPO")
+    );
     // After a restart of the register (a fresh state on the same file) and
     // the wait, everything is delivered, once.
     let dir = Arc::clone(&reg.dir);
@@ -726,7 +841,11 @@ async fn the_scheduler_polls_due_comuni_and_a_hanging_one_blocks_nobody() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(!runs.is_empty());
-    assert!(runs.iter().all(|r| r.fault_code.as_deref() == Some("WAAS_TIMEOUT")), "{runs:?}");
+    assert!(
+        runs.iter()
+            .all(|r| r.fault_code.as_deref() == Some("WAAS_TIMEOUT")),
+        "{runs:?}"
+    );
     stop_tx.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(15), sched)
         .await

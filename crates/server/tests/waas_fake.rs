@@ -121,7 +121,11 @@ async fn every_published_flow_once_and_every_outcome_once_through_faults() {
     for id in &broken {
         let e = &st.esiti[id][0];
         assert_eq!(e.codice_esito, "RICHIESTA_INVALIDA", "{id}: {e:?}");
-        assert!(e.descrizione_esito.as_deref().is_some_and(|d| !d.is_empty()));
+        assert!(
+            e.descrizione_esito
+                .as_deref()
+                .is_some_and(|d| !d.is_empty())
+        );
     }
     for code in [
         "WAAS_HTTP_ERRORE",

@@ -81,12 +81,23 @@ async fn prism_serves_the_contract_and_validates_every_call() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/waas/waas-api-comuni.yaml");
+    let spec = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/waas/waas-api-comuni.yaml"
+    );
     let port = free_port();
     let log = dir.path().join("prism.log");
     let out = std::fs::File::create(&log).unwrap();
     let child = Command::new(prism)
-        .args(["mock", spec, "-h", "127.0.0.1", "-p", &port.to_string(), "--errors"])
+        .args([
+            "mock",
+            spec,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--errors",
+        ])
         .stdin(Stdio::null())
         .stdout(out.try_clone().unwrap())
         .stderr(out)
@@ -185,5 +196,8 @@ async fn prism_serves_the_contract_and_validates_every_call() {
     let posts = log.matches("post /esiti").count();
     assert_eq!((gets, posts), (2, 1), "{log}");
     assert!(!log.contains("Violation"), "{log}");
-    assert!(!log.contains("Request did not pass the validation rules"), "{log}");
+    assert!(
+        !log.contains("Request did not pass the validation rules"),
+        "{log}"
+    );
 }

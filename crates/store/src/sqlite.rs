@@ -35,7 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_portal",
         include_str!("../migrations/sqlite/0002_portal.sql"),
     ),
-    ("0004_waas", include_str!("../migrations/sqlite/0004_waas.sql")),
+    (
+        "0004_waas",
+        include_str!("../migrations/sqlite/0004_waas.sql"),
+    ),
 ];
 
 /// The register on one SQLite connection.

@@ -71,11 +71,18 @@ impl ComuneClient {
         let rb = self
             .http
             .get(&url)
-            .query(&[("since", since_ms.to_string()), ("limit", limit.to_string())])
+            .query(&[
+                ("since", since_ms.to_string()),
+                ("limit", limit.to_string()),
+            ])
             .header("accept", "application/json")
             .timeout(timeout);
         let exchange = async {
-            let resp = self.auth(rb).send().await.map_err(|e| net_error(&e, timeout))?;
+            let resp = self
+                .auth(rb)
+                .send()
+                .await
+                .map_err(|e| net_error(&e, timeout))?;
             let status = resp.status();
             if !status.is_success() {
                 let headers = resp.headers().clone();
@@ -283,7 +290,10 @@ mod tests {
             Ok(1)
         );
         for bad in [&b"{}"[..], b"[]", b"{\"elenco_flussi\":", b"<html>"] {
-            assert_eq!(parse_page(bad).map_err(|e| e.code()), Err("WAAS_JSON_NON_VALIDO"));
+            assert_eq!(
+                parse_page(bad).map_err(|e| e.code()),
+                Err("WAAS_JSON_NON_VALIDO")
+            );
         }
     }
 }

@@ -222,7 +222,7 @@ pub fn decode(entry: Value, ente_codice: &str) -> Result<Entry, Unidentifiable> 
         }
     }
     if let Some(d) = obj.get("denominazione_ente")
-        && !d.as_str().is_some_and(|s| s.chars().count() <= 256)
+        && d.as_str().is_none_or(|s| s.chars().count() > 256)
     {
         notes.push((
             "WAAS_DENOMINAZIONE_NON_VALIDA",
@@ -337,11 +337,17 @@ mod tests {
 
     #[test]
     fn a_good_entry_goes_to_the_pipeline() {
-        let e = decode(entry("H501.PS.20210520.0000002", "H501.PS.20210520.0000002"), "H501")
-            .expect("entry");
+        let e = decode(
+            entry("H501.PS.20210520.0000002", "H501.PS.20210520.0000002"),
+            "H501",
+        )
+        .expect("entry");
         assert_eq!(code(&e), None);
         assert_eq!(e.ts_flusso_ms, 1_701_083_096_852);
-        assert_eq!(e.sha256, <[u8; 32]>::from(Sha256::digest(xml("H501.PS.20210520.0000002"))));
+        assert_eq!(
+            e.sha256,
+            <[u8; 32]>::from(Sha256::digest(xml("H501.PS.20210520.0000002")))
+        );
         assert!(e.notes.is_empty());
     }
 
@@ -413,6 +419,9 @@ mod tests {
         assert!(decode(json!([1]), "H501").is_err());
         let mut e = entry("H501.PS.20210520.1", "H501.PS.20210520.1");
         e["ts_flusso"] = json!("2023-11-27T12:04:56.852+01:00");
-        assert_eq!(decode(e, "H501").expect("entry").ts_flusso_ms, 1_701_083_096_852);
+        assert_eq!(
+            decode(e, "H501").expect("entry").ts_flusso_ms,
+            1_701_083_096_852
+        );
     }
 }

@@ -132,7 +132,11 @@ pub async fn deliver(
             let cfg = &state.cfg;
             let wait = match fault.retry_after_secs() {
                 Some(secs) => secs.saturating_mul(1000),
-                None => backoff_ms(d.failures, cfg.waas_backoff_base_ms, cfg.waas_backoff_max_ms),
+                None => backoff_ms(
+                    d.failures,
+                    cfg.waas_backoff_base_ms,
+                    cfg.waas_backoff_max_ms,
+                ),
             };
             let next = now_ms().saturating_add(i64::try_from(wait).unwrap_or(i64::MAX));
             let status = match &fault {

@@ -24,10 +24,7 @@ use crate::{AppState, Chrome, html};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/amministrazione/waas", get(index))
-        .route(
-            "/amministrazione/waas/{id}",
-            get(detail).post(save),
-        )
+        .route("/amministrazione/waas/{id}", get(detail).post(save))
         .route("/amministrazione/waas/{id}/esegui", post(run_now))
 }
 
@@ -311,7 +308,11 @@ fn check(
             Some(Credential::Env(v.to_owned()))
         }
         _ => {
-            errors.add("credenziale", "Credenziale", "Scegliere da dove leggere il token.");
+            errors.add(
+                "credenziale",
+                "Credenziale",
+                "Scegliere da dove leggere il token.",
+            );
             None
         }
     };
@@ -427,7 +428,9 @@ async fn run_now(
         })
         .await?;
     if state.waas.is_running(id) {
-        return Ok(Redirect::to(&format!("/amministrazione/waas/{id}?esito=in-corso")).into_response());
+        return Ok(
+            Redirect::to(&format!("/amministrazione/waas/{id}?esito=in-corso")).into_response(),
+        );
     }
     // The poll may take minutes: it runs on its own and records its run.
     let st = state.clone();

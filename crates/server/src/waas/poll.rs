@@ -150,7 +150,15 @@ pub async fn poll_ente(
         tracing::warn!(ente = %ente.codice, codice = e.code(), errore = %e, "poll WaaS interrotto");
         summary.fault = Some(Fault::from(e));
     }
-    finish(state, ente.id, trigger, started_at_ms, &outcome, &mut summary).await;
+    finish(
+        state,
+        ente.id,
+        trigger,
+        started_at_ms,
+        &outcome,
+        &mut summary,
+    )
+    .await;
     tracing::info!(
         ente = %ente.codice,
         pagine = summary.pages,
@@ -176,8 +184,7 @@ async fn finish(
     let cfg = &state.cfg;
     let fault = outcome.as_ref().err().cloned();
     let (base, max) = (cfg.waas_backoff_base_ms, cfg.waas_backoff_max_ms);
-    let anomalies =
-        serde_json::to_string(&summary.anomalies).unwrap_or_else(|_| "[]".to_owned());
+    let anomalies = serde_json::to_string(&summary.anomalies).unwrap_or_else(|_| "[]".to_owned());
     let mut row = NewPollRun {
         id: 0,
         ente_id,
@@ -209,8 +216,10 @@ async fn finish(
                     Some(secs) => secs.saturating_mul(1000),
                     None => backoff_ms(faults, base, max),
                 };
-                row.not_before_ms =
-                    Some(row.finished_at_ms.saturating_add(i64::try_from(wait).unwrap_or(i64::MAX)));
+                row.not_before_ms = Some(
+                    row.finished_at_ms
+                        .saturating_add(i64::try_from(wait).unwrap_or(i64::MAX)),
+                );
             }
             s.record_waas_poll_run(&row)?;
             Ok(row)
@@ -309,7 +318,11 @@ impl Run<'_> {
             self.summary.duplicates += stored.duplicates;
             self.summary.new_flows += u32::try_from(stored.acquired.len()).unwrap_or(u32::MAX);
             for a in &stored.acquired {
-                *self.summary.by_esito.entry(a.codice_esito.wire()).or_default() += 1;
+                *self
+                    .summary
+                    .by_esito
+                    .entry(a.codice_esito.wire())
+                    .or_default() += 1;
                 if let Some(code) = &stored.invalid_codes.get(&a.id) {
                     self.anomaly(
                         code,
@@ -435,7 +448,16 @@ fn store_page(store: &mut Store, page: Page) -> Result<Stored, AppError> {
         }
         let acq = match e.verdict {
             Verdict::Invalid { code, message } => {
-                let a = acquire_invalid(store, ente_id, &e.id_flusso, e.ts_flusso_ms, &e.tipo, e.sha256, code, &message)?;
+                let a = acquire_invalid(
+                    store,
+                    ente_id,
+                    &e.id_flusso,
+                    e.ts_flusso_ms,
+                    &e.tipo,
+                    e.sha256,
+                    code,
+                    &message,
+                )?;
                 invalid_codes.insert(a.id, code);
                 a
             }
@@ -542,7 +564,10 @@ fn acquire_invalid(
 
 /// `descrizione_esito`: the errors of the flow and of its record, in
 /// Italian, bounded.
-fn describe(r: &casellario_ingest::FlowReport, outcomes: &[casellario_ingest::RecordOutcome]) -> String {
+fn describe(
+    r: &casellario_ingest::FlowReport,
+    outcomes: &[casellario_ingest::RecordOutcome],
+) -> String {
     let errors: Vec<&Violation> = r
         .flow_violations
         .iter()

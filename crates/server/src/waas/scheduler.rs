@@ -21,7 +21,11 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut tasks = JoinSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(cfg.waas_tick_ms.max(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tracing::info!(tick_ms = cfg.waas_tick_ms, concorrenza = cfg.waas_max_concurrency, "poller WaaS avviato");
+    tracing::info!(
+        tick_ms = cfg.waas_tick_ms,
+        concorrenza = cfg.waas_max_concurrency,
+        "poller WaaS avviato"
+    );
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -62,7 +66,10 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     }
     tracing::info!("poller WaaS: arresto, attendo i poll in corso");
     let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(10), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(10), drain)
+        .await
+        .is_err()
+    {
         tasks.abort_all();
     }
 }
@@ -82,11 +89,11 @@ async fn due_enti(state: &AppState) -> Result<Vec<String>, crate::AppError> {
                 let ready = match s.waas_poll_runs(e.ente_id, 1)?.pop() {
                     None => true,
                     // After a fault: the backoff (or Retry-After) decides.
-                    Some(r) if r.fault_code.is_some() => {
-                        r.not_before_ms.is_none_or(|t| now >= t)
-                    }
+                    Some(r) if r.fault_code.is_some() => r.not_before_ms.is_none_or(|t| now >= t),
                     Some(r) => {
-                        now >= r.started_at_ms.saturating_add(i64::from(e.interval_secs) * 1000)
+                        now >= r
+                            .started_at_ms
+                            .saturating_add(i64::from(e.interval_secs) * 1000)
                     }
                 };
                 if ready {

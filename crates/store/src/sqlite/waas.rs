@@ -61,11 +61,10 @@ fn acq_row(r: &Row<'_>) -> Result<Acquisition, StoreError> {
         id_flusso: r.get(2)?,
         ts_flusso_ms: r.get(3)?,
         tipo: r.get(4)?,
-        sha256: sha
-            .try_into()
-            .map_err(|_| corrupt("sha256", "length"))?,
+        sha256: sha.try_into().map_err(|_| corrupt("sha256", "length"))?,
         submission_id: r.get(6)?,
-        codice_esito: CodiceEsito::from_wire(&code).ok_or_else(|| corrupt("codice_esito", &code))?,
+        codice_esito: CodiceEsito::from_wire(&code)
+            .ok_or_else(|| corrupt("codice_esito", &code))?,
         descrizione_esito: r.get(8)?,
         id_acquisizione_siuss: r.get(9)?,
         learnt_at_ms: r.get(10)?,
