@@ -13,6 +13,7 @@ use casellario_store::waas::{Credential, Endpoint};
 use super::WaasError;
 
 /// What is needed to talk to one comune.
+#[derive(Clone)]
 pub struct ComuneClient {
     http: reqwest::Client,
     base: String,

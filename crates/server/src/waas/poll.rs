@@ -202,29 +202,46 @@ async fn finish(
         anomalies,
         not_before_ms: None,
     };
-    let recorded = state
+    // Reads on a pooled connection (the pending count scans the ente's
+    // acquisitions): the writer lane only takes the insert. One poll per
+    // ente runs at a time, so nothing changes these in between.
+    let read = state
         .db
-        .write_small(move |s| {
-            row.esiti_pending = u32::try_from(s.waas_pending_count(ente_id)?).unwrap_or(u32::MAX);
-            row.cursor_ms = s.waas_cursor(ente_id)?;
+        .run(move |s| {
+            Ok((
+                s.waas_pending_count(ente_id)?,
+                s.waas_cursor(ente_id)?,
+                s.waas_consecutive_faults(ente_id)?,
+            ))
+        })
+        .await;
+    let recorded = match read {
+        Ok((pending, cursor, faults_before)) => {
+            row.esiti_pending = u32::try_from(pending).unwrap_or(u32::MAX);
+            row.cursor_ms = cursor;
             row.finished_at_ms = now_ms();
             if let Some(f) = &fault {
                 // Faults in a row, this one included, drive the backoff;
                 // the comune's Retry-After wins when it gave one.
-                let faults = s.waas_consecutive_faults(ente_id)? + 1;
                 let wait = match f.retry_after_secs() {
                     Some(secs) => secs.saturating_mul(1000),
-                    None => backoff_ms(faults, base, max),
+                    None => backoff_ms(faults_before + 1, base, max),
                 };
                 row.not_before_ms = Some(
                     row.finished_at_ms
                         .saturating_add(i64::try_from(wait).unwrap_or(i64::MAX)),
                 );
             }
-            s.record_waas_poll_run(&row)?;
-            Ok(row)
-        })
-        .await;
+            state
+                .db
+                .write_small(move |s| {
+                    s.record_waas_poll_run(&row)?;
+                    Ok(row)
+                })
+                .await
+        }
+        Err(e) => Err(e),
+    };
     match recorded {
         Ok(row) => {
             summary.esiti_pending = row.esiti_pending;
@@ -255,13 +272,20 @@ impl Run<'_> {
         esiti::deliver_backlog(state, client, ente_id, &mut delivery).await?;
 
         let mut cursor = state.db.run(move |s| Ok(s.waas_cursor(ente_id)?)).await?;
+        let mut prefetch: Option<Prefetch> = None;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 self.note_delivery(&delivery);
                 return Err(WaasError::Deadline(cfg.waas_poll_deadline_ms));
             }
-            let raw = match client.flussi(cursor, PAGE_LIMIT, remaining).await {
+            let fetched = match prefetch.take() {
+                Some(mut p) if p.since == cursor => (&mut p.task).await.unwrap_or_else(|e| {
+                    Err(WaasError::Internal(format!("richiesta interrotta: {e}")))
+                }),
+                _ => client.flussi(cursor, PAGE_LIMIT, remaining).await,
+            };
+            let raw = match fetched {
                 Ok(raw) => raw,
                 Err(e) => {
                     self.note_delivery(&delivery);
@@ -300,6 +324,18 @@ impl Run<'_> {
                         self.anomaly("WAAS_VOCE_NON_IDENTIFICABILE", u.message);
                     }
                 }
+            }
+            // The next page's `since` is known before this one is stored
+            // whenever the cursor moves: ask for it meanwhile (GET has no
+            // effect on the comune; only the stored cursor counts).
+            let tentative = next_cursor(cursor, full, max_ts, 1).0;
+            if tentative > cursor {
+                let c = client.clone();
+                let rem = deadline.saturating_duration_since(Instant::now());
+                prefetch = Some(Prefetch {
+                    since: tentative,
+                    task: tokio::spawn(async move { c.flussi(tentative, PAGE_LIMIT, rem).await }),
+                });
             }
             let page = Page {
                 ente_id,
@@ -374,6 +410,19 @@ fn in_batch<T>(
     f: impl FnOnce(&mut Store) -> Result<T, AppError>,
 ) -> Result<T, AppError> {
     store.batch(f)
+}
+
+/// The next page, asked while the current one is stored. Dropped (the
+/// poll ended, or was aborted): the request is abandoned.
+struct Prefetch {
+    since: i64,
+    task: tokio::task::JoinHandle<Result<Vec<serde_json::Value>, WaasError>>,
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// A decoded page, ready for the writer lane.
