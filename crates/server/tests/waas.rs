@@ -861,3 +861,207 @@ async fn the_scheduler_polls_due_comuni_and_a_hanging_one_blocks_nobody() {
         .expect("the scheduler stops")
         .unwrap();
 }
+
+// ----------------------------------------------------------------- portal
+
+fn csrf_in(page: &str) -> String {
+    let at = page.find("name=\"_csrf\" value=\"").expect("a _csrf field") + 20;
+    page[at..at + page[at..].find('"').expect("end")].to_string()
+}
+
+async fn login(base: &str, user: &str) -> reqwest::Client {
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = c
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[
+            ("_csrf", csrf_in(&page).as_str()),
+            ("username", user),
+            ("password", "Prova-Password-2026"),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {user}");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_register_endpoints_and_run_polls_from_the_portal() {
+    use casellario_domain::access::Role;
+    use casellario_store::portal::NewAccount;
+    let comune = Comune::start().await;
+    let ids = comune.publish_generated(12, 9, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        // The poll is started by the button only.
+        waas_enabled: false,
+        login_per_minute: 10_000,
+        ..config(dir.path())
+    };
+    let state = AppState::new(cfg).unwrap();
+    let hash = casellario_server::auth::hash_password("Prova-Password-2026").unwrap();
+    let ente = state
+        .db
+        .write(move |s| {
+            let ente = s.create_ente(
+                "H501",
+                &EnteAttrs {
+                    denominazione: "Comune di Roma",
+                    belfiore: "H501",
+                    tipo: EnteKind::Comune,
+                    attivo: true,
+                },
+                None,
+            )?;
+            for (u, role, e) in [
+                ("admin", Role::Amministratore, None),
+                ("operatore", Role::Operatore, Some(ente)),
+            ] {
+                s.create_account(&NewAccount {
+                    username: u,
+                    nome: u,
+                    role,
+                    ente_id: e,
+                    password_hash: &hash,
+                    must_change: false,
+                })?;
+            }
+            Ok(ente)
+        })
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let st = state.clone();
+    tokio::spawn(async move {
+        let _ = casellario_server::serve_on(listener, st).await;
+    });
+
+    let op = login(&base, "operatore").await;
+    let r = op
+        .get(format!("{base}/amministrazione/waas"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+
+    let c = login(&base, "admin").await;
+    let get = |path: String| {
+        let c = c.clone();
+        async move {
+            let r = c.get(path).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (st, page) = get(format!("{base}/amministrazione/waas")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(page.contains("Nessun endpoint WaaS registrato"), "{page}");
+    let detail = format!("{base}/amministrazione/waas/{ente}");
+    let (st, page) = get(detail.clone()).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(page.contains("Registra l'endpoint"));
+    let csrf = csrf_in(&page);
+
+    // A wrong address and interval are refused, field by field.
+    let r = c
+        .post(&detail)
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("url", "ftp://comune"),
+            ("credenziale", "token"),
+            ("token", TOKEN),
+            ("intervallo", "1"),
+            ("attivo", "si"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("Indirizzo base") && page.contains("Intervallo"),
+        "{page}"
+    );
+
+    let save = |token: &'static str| {
+        let (c, detail, csrf, url) = (c.clone(), detail.clone(), csrf.clone(), comune.base.clone());
+        async move {
+            c.post(&detail)
+                .form(&[
+                    ("_csrf", csrf.as_str()),
+                    ("url", url.as_str()),
+                    ("credenziale", "token"),
+                    ("token", token),
+                    ("intervallo", "120"),
+                    ("attivo", "si"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = save(TOKEN).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Changed again with the token field left empty: the token is kept.
+    let r = save("").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = get(detail.clone()).await;
+    assert!(page.contains(&comune.base), "{page}");
+    assert!(page.contains("token memorizzato"), "{page}");
+    assert!(!page.contains(TOKEN), "the token is never shown");
+
+    // Esegui ora.
+    let r = c
+        .post(format!("{detail}/esegui"))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    for _ in 0..100 {
+        if comune.esiti().len() == ids.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_each_once(&comune, &ids, "OK");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, page) = get(format!("{base}/amministrazione/waas")).await;
+    assert!(
+        page.contains(&comune.base) && page.contains("nessuno"),
+        "{page}"
+    );
+    let (_, page) = get(detail.clone()).await;
+    assert!(page.contains("H501.PS.20250101.0900000"), "{page}");
+    assert!(page.contains("manuale"), "{page}");
+
+    let audit: Vec<(String, String)> = state
+        .db
+        .run(|s| Ok(s.list_audit(100, None)?))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.action, e.detail))
+        .collect();
+    let actions: Vec<&str> = audit.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        actions.iter().filter(|a| **a == "waas.endpoint").count(),
+        2,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"waas.esegui"), "{actions:?}");
+    assert!(audit.iter().all(|(_, d)| !d.contains(TOKEN)));
+}
