@@ -787,7 +787,9 @@ async fn a_poll_aborted_midway_then_a_fresh_register_loses_and_doubles_nothing()
     task.abort();
     let _ = task.await;
     // A page handed to the writer before the abort is committed whole (the
-    // writer finishes its job): wait for it, then count.
+    // writer finishes its job), and a POST /esiti under way completes and
+    // is recorded: let them settle, then count.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     reg.state.db.write(|_| Ok(())).await.unwrap();
     let stored_before = reg.acquisitions().await.len();
     assert!((150..=300).contains(&stored_before), "{stored_before}");

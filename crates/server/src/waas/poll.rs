@@ -127,6 +127,7 @@ pub async fn poll_ente(
     let started_at_ms = now_ms();
     let started = Instant::now();
     let mut run = Run {
+        timing: Default::default(),
         state,
         ente_id: ente.id,
         summary: PollSummary {
@@ -146,6 +147,13 @@ pub async fn poll_ente(
     };
     let mut summary = run.summary;
     summary.elapsed = started.elapsed();
+    tracing::debug!(
+        ente = %ente.codice,
+        attesa_pagine_ms = run.timing[0].as_millis() as u64,
+        registrazione_ms = run.timing[1].as_millis() as u64,
+        attesa_esiti_ms = run.timing[2].as_millis() as u64,
+        "poll WaaS: tempi"
+    );
     if let Err(e) = &outcome {
         tracing::warn!(ente = %ente.codice, codice = e.code(), errore = %e, "poll WaaS interrotto");
         summary.fault = Some(Fault::from(e));
@@ -255,12 +263,19 @@ async fn finish(
 }
 
 struct Run<'a> {
+    /// Time spent waiting for pages, storing them, waiting for deliveries
+    /// (a debug log line tells where a slow poll's time went).
+    timing: [Duration; 3],
     state: &'a AppState,
     ente_id: EnteId,
     summary: PollSummary,
 }
 
 impl Run<'_> {
+    /// The pages of one poll, pipelined: while page N is stored (on the
+    /// writer), page N+1 is fetched and decoded and the outcomes of page
+    /// N−1 are delivered. Outcomes are sent in acquisition order, one
+    /// `POST /esiti` at a time, always after their page was committed.
     async fn pages(&mut self, client: &ComuneClient, started: Instant) -> Result<(), WaasError> {
         let state = self.state;
         let cfg = &state.cfg;
@@ -273,43 +288,40 @@ impl Run<'_> {
 
         let mut cursor = state.db.run(move |s| Ok(s.waas_cursor(ente_id)?)).await?;
         let mut prefetch: Option<Prefetch> = None;
-        loop {
+        let mut inflight: Option<tokio::task::JoinHandle<Delivered>> = None;
+        let outcome = loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                self.note_delivery(&delivery);
-                return Err(WaasError::Deadline(cfg.waas_poll_deadline_ms));
+                break Err(WaasError::Deadline(cfg.waas_poll_deadline_ms));
             }
+            let t = Instant::now();
             let fetched = match prefetch.take() {
                 Some(mut p) if p.since == cursor => (&mut p.task).await.unwrap_or_else(|e| {
                     Err(WaasError::Internal(format!("richiesta interrotta: {e}")))
                 }),
-                _ => client.flussi(cursor, PAGE_LIMIT, remaining).await,
-            };
-            let raw = match fetched {
-                Ok(raw) => raw,
-                Err(e) => {
-                    self.note_delivery(&delivery);
-                    return Err(e);
+                _ => {
+                    fetch_page(
+                        client.clone(),
+                        self.summary.ente_codice.clone(),
+                        cursor,
+                        remaining,
+                    )
+                    .await
                 }
             };
+            self.timing[0] += t.elapsed();
+            let page = match fetched {
+                Ok(page) => page,
+                Err(e) => break Err(e),
+            };
             self.summary.pages += 1;
-            if raw.is_empty() {
-                break;
+            if page.len == 0 {
+                break Ok(());
             }
-            let full = raw.len() >= PAGE_LIMIT;
-            let codice = self.summary.ente_codice.clone();
-            // Base64, SHA-256 and the XML header off the writer lane and
-            // off the async workers.
-            let decoded = tokio::task::spawn_blocking(move || {
-                raw.into_iter()
-                    .map(|v| envelope::decode(v, &codice))
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .map_err(|e| WaasError::Internal(format!("decodifica interrotta: {e}")))?;
-            let mut entries = Vec::with_capacity(decoded.len());
+            let full = page.len >= PAGE_LIMIT;
+            let mut entries = Vec::with_capacity(page.decoded.len());
             let mut max_ts: Option<i64> = None;
-            for d in decoded {
+            for d in page.decoded {
                 match d {
                     Ok(e) => {
                         max_ts = max_ts.max(Some(e.ts_flusso_ms));
@@ -330,11 +342,16 @@ impl Run<'_> {
             // effect on the comune; only the stored cursor counts).
             let tentative = next_cursor(cursor, full, max_ts, 1).0;
             if tentative > cursor {
-                let c = client.clone();
                 let rem = deadline.saturating_duration_since(Instant::now());
+                let fetch = fetch_page(
+                    client.clone(),
+                    self.summary.ente_codice.clone(),
+                    tentative,
+                    rem,
+                );
                 prefetch = Some(Prefetch {
                     since: tentative,
-                    task: tokio::spawn(async move { c.flussi(tentative, PAGE_LIMIT, rem).await }),
+                    task: tokio::spawn(fetch),
                 });
             }
             let page = Page {
@@ -346,11 +363,16 @@ impl Run<'_> {
                 max_ts,
                 entries,
             };
-            let stored = state
+            let t = Instant::now();
+            let stored = match state
                 .db
                 .write(move |s| in_batch(s, |s| store_page(s, page)))
                 .await
-                .map_err(WaasError::from)?;
+            {
+                Ok(stored) => stored,
+                Err(e) => break Err(WaasError::from(e)),
+            };
+            self.timing[1] += t.elapsed();
             self.summary.duplicates += stored.duplicates;
             self.summary.new_flows += u32::try_from(stored.acquired.len()).unwrap_or(u32::MAX);
             for a in &stored.acquired {
@@ -376,13 +398,41 @@ impl Run<'_> {
             }
             let progressed = stored.cursor > cursor || !stored.acquired.is_empty();
             cursor = stored.cursor;
-            esiti::deliver(state, client, ente_id, stored.acquired, &mut delivery).await?;
+            // This page's outcomes, after the previous page's.
+            let t = Instant::now();
+            if let Some(h) = inflight.take() {
+                match settle(h).await {
+                    Ok(d) => delivery = d,
+                    Err(e) => break Err(e),
+                }
+            }
+            self.timing[2] += t.elapsed();
+            if !stored.acquired.is_empty() {
+                let (st, c, mut d) = (state.clone(), client.clone(), std::mem::take(&mut delivery));
+                let batch = stored.acquired;
+                // Not aborted with the poll: a POST under way completes and
+                // is recorded, so the comune is not sent it again.
+                inflight = Some(tokio::spawn(async move {
+                    let r = esiti::deliver(&st, &c, ente_id, batch, &mut d).await;
+                    (d, r.map(|_| ()))
+                }));
+            }
             if !progressed {
-                break;
+                break Ok(());
+            }
+        };
+        drop(prefetch);
+        if let Some(h) = inflight.take() {
+            match settle(h).await {
+                Ok(d) => delivery = d,
+                Err(e) => {
+                    self.note_delivery(&delivery);
+                    return Err(e);
+                }
             }
         }
         self.note_delivery(&delivery);
-        Ok(())
+        outcome
     }
 
     fn note_delivery(&mut self, d: &Delivery) {
@@ -412,11 +462,50 @@ fn in_batch<T>(
     store.batch(f)
 }
 
-/// The next page, asked while the current one is stored. Dropped (the
-/// poll ended, or was aborted): the request is abandoned.
+/// The next page, asked (and decoded) while the current one is stored.
+/// Dropped (the poll ended, or was aborted): the request is abandoned.
 struct Prefetch {
     since: i64,
-    task: tokio::task::JoinHandle<Result<Vec<serde_json::Value>, WaasError>>,
+    task: tokio::task::JoinHandle<Result<FetchedPage, WaasError>>,
+}
+
+/// A page as received and decoded.
+struct FetchedPage {
+    /// Entries in the page.
+    len: usize,
+    decoded: Vec<Result<Entry, envelope::Unidentifiable>>,
+}
+
+/// `GET /flussi` then the entries' decoding (base64, SHA-256, XML header)
+/// on a blocking thread: off the writer lane and off the async workers.
+async fn fetch_page(
+    client: ComuneClient,
+    ente_codice: String,
+    since: i64,
+    timeout: Duration,
+) -> Result<FetchedPage, WaasError> {
+    let raw = client.flussi(since, PAGE_LIMIT, timeout).await?;
+    let len = raw.len();
+    let decoded = tokio::task::spawn_blocking(move || {
+        raw.into_iter()
+            .map(|v| envelope::decode(v, &ente_codice))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| WaasError::Internal(format!("decodifica interrotta: {e}")))?;
+    Ok(FetchedPage { len, decoded })
+}
+
+/// A delivery task's result: the delivery state it carried, and whether
+/// the register could record what happened.
+type Delivered = (Delivery, Result<(), WaasError>);
+
+async fn settle(h: tokio::task::JoinHandle<Delivered>) -> Result<Delivery, WaasError> {
+    match h.await {
+        Ok((d, Ok(()))) => Ok(d),
+        Ok((_, Err(e))) => Err(e),
+        Err(e) => Err(WaasError::Internal(format!("consegna interrotta: {e}"))),
+    }
 }
 
 impl Drop for Prefetch {
