@@ -828,6 +828,8 @@ async fn the_scheduler_polls_due_comuni_and_a_hanging_one_blocks_nobody() {
     }
     assert_each_once(&good, &ids, "OK");
     // The due rule: polled once, not again before the interval (60 s).
+    // (The run is recorded just after its last outcome is sent.)
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let runs = state
         .db
         .run(move |s| Ok(s.waas_poll_runs(h501, 10)?))

@@ -90,46 +90,73 @@ impl Delivery {
     }
 }
 
-/// Sends `batch` (≤ 100) unless the ente is in backoff; records the
-/// deliveries or the failed attempt. `Ok(false)` when nothing was sent.
-pub async fn deliver(
-    state: &AppState,
+/// What one `POST /esiti` did, to be recorded (deliveries and attempt).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    ente_id: EnteId,
+    /// Acknowledged acquisitions (empty when the call failed).
+    ids: Vec<i64>,
+    esiti: u32,
+    http_status: Option<u16>,
+    failure: Option<(String, i64)>,
+}
+
+impl Sent {
+    /// Writes the deliveries and the attempt (inside the caller's
+    /// transaction when there is one).
+    pub fn record(
+        &self,
+        s: &mut casellario_store::Store,
+    ) -> Result<(), casellario_store::StoreError> {
+        if self.failure.is_none() {
+            s.record_waas_deliveries(&self.ids, self.http_status.unwrap_or(204))?;
+        }
+        s.record_waas_attempt(&NewAttempt {
+            ente_id: self.ente_id,
+            esiti: self.esiti,
+            http_status: self.http_status,
+            outcome: if self.failure.is_none() {
+                AttemptOutcome::Delivered
+            } else {
+                AttemptOutcome::Failed
+            },
+            message: self.failure.as_ref().map(|(m, _)| m.as_str()),
+            next_attempt_at_ms: self.failure.as_ref().map(|(_, t)| *t),
+        })?;
+        Ok(())
+    }
+}
+
+/// Sends `batch` (≤ 100) unless the ente is in backoff, and updates the
+/// delivery state; records nothing (see [`Sent::record`]). `None` when
+/// nothing was sent.
+pub async fn send(
+    cfg: &crate::Config,
     client: &ComuneClient,
     ente_id: EnteId,
-    batch: Vec<Acquisition>,
+    batch: &[Acquisition],
     d: &mut Delivery,
-) -> Result<bool, WaasError> {
+) -> Option<Sent> {
     if batch.is_empty() || d.blocked() {
-        return Ok(false);
+        return None;
     }
     debug_assert!(batch.len() <= ESITI_BATCH);
     let n = u32::try_from(batch.len()).unwrap_or(u32::MAX);
-    match client.esiti(body(&batch)).await {
+    match client.esiti(body(batch)).await {
         Ok(status) => {
-            let ids: Vec<i64> = batch.iter().map(|a| a.id).collect();
-            state
-                .db
-                .write_small(move |s| {
-                    s.record_waas_deliveries(&ids, status)?;
-                    s.record_waas_attempt(&NewAttempt {
-                        ente_id,
-                        esiti: n,
-                        http_status: Some(status),
-                        outcome: AttemptOutcome::Delivered,
-                        message: None,
-                        next_attempt_at_ms: None,
-                    })?;
-                    Ok(())
-                })
-                .await?;
             d.failures = 0;
             d.blocked_until_ms = None;
             d.delivered += n;
-            Ok(true)
+            Some(Sent {
+                ente_id,
+                ids: batch.iter().map(|a| a.id).collect(),
+                esiti: n,
+                http_status: Some(status),
+                failure: None,
+            })
         }
         Err(fault) => {
             d.failures += 1;
-            let cfg = &state.cfg;
             let wait = match fault.retry_after_secs() {
                 Some(secs) => secs.saturating_mul(1000),
                 None => backoff_ms(
@@ -154,25 +181,34 @@ pub async fn deliver(
                 "consegna degli esiti WaaS non riuscita"
             );
             let message = format!("{}: {fault}", fault.code());
-            state
-                .db
-                .write_small(move |s| {
-                    s.record_waas_attempt(&NewAttempt {
-                        ente_id,
-                        esiti: n,
-                        http_status: status,
-                        outcome: AttemptOutcome::Failed,
-                        message: Some(&message),
-                        next_attempt_at_ms: Some(next),
-                    })?;
-                    Ok(())
-                })
-                .await?;
             d.blocked_until_ms = Some(next);
             d.last_fault = Some(fault);
-            Ok(false)
+            Some(Sent {
+                ente_id,
+                ids: Vec::new(),
+                esiti: n,
+                http_status: status,
+                failure: Some((message, next)),
+            })
         }
     }
+}
+
+/// Sends `batch` and records what happened at once. `Ok(false)` when
+/// nothing was delivered.
+pub async fn deliver(
+    state: &AppState,
+    client: &ComuneClient,
+    ente_id: EnteId,
+    batch: Vec<Acquisition>,
+    d: &mut Delivery,
+) -> Result<bool, WaasError> {
+    let Some(sent) = send(&state.cfg, client, ente_id, &batch, d).await else {
+        return Ok(false);
+    };
+    let ok = sent.failure.is_none();
+    state.db.write_small(move |s| Ok(sent.record(s)?)).await?;
+    Ok(ok)
 }
 
 /// Delivers the outcomes left pending by earlier runs, oldest first, until

@@ -17,6 +17,7 @@
 //! and does not move the cursor (a static mock serving the same entries).
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use casellario_domain::{Category, Channel, CodiceEsito, Profile, Severity, Violation};
@@ -288,7 +289,13 @@ impl Run<'_> {
 
         let mut cursor = state.db.run(move |s| Ok(s.waas_cursor(ente_id)?)).await?;
         let mut prefetch: Option<Prefetch> = None;
-        let mut inflight: Option<tokio::task::JoinHandle<Delivered>> = None;
+        // Deliveries made, recorded with the next page (one commit less per
+        // page) or at the end; flushed on its own if the poll is aborted.
+        let mut unrecorded = Unrecorded {
+            sent: Vec::new(),
+            inflight: None,
+            db: state.db.clone(),
+        };
         let outcome = loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -355,6 +362,7 @@ impl Run<'_> {
                 });
             }
             let page = Page {
+                sent: std::mem::take(&mut unrecorded.sent),
                 ente_id,
                 ente_codice: self.summary.ente_codice.clone(),
                 profile: cfg.profile(),
@@ -400,36 +408,66 @@ impl Run<'_> {
             cursor = stored.cursor;
             // This page's outcomes, after the previous page's.
             let t = Instant::now();
-            if let Some(h) = inflight.take() {
+            if let Some(h) = unrecorded.inflight.take() {
                 match settle(h).await {
-                    Ok(d) => delivery = d,
+                    Ok((d, sent)) => {
+                        delivery = d;
+                        unrecorded.sent.extend(sent);
+                    }
                     Err(e) => break Err(e),
                 }
             }
             self.timing[2] += t.elapsed();
             if !stored.acquired.is_empty() {
-                let (st, c, mut d) = (state.clone(), client.clone(), std::mem::take(&mut delivery));
+                let (cfg, c, mut d) = (
+                    Arc::clone(&state.cfg),
+                    client.clone(),
+                    std::mem::take(&mut delivery),
+                );
                 let batch = stored.acquired;
-                // Not aborted with the poll: a POST under way completes and
-                // is recorded, so the comune is not sent it again.
-                inflight = Some(tokio::spawn(async move {
-                    let r = esiti::deliver(&st, &c, ente_id, batch, &mut d).await;
-                    (d, r.map(|_| ()))
-                }));
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let db = state.db.clone();
+                // Not aborted with the poll: a POST under way completes, and
+                // if the poll is gone by then the task records it itself,
+                // so the comune is not sent those outcomes again.
+                tokio::spawn(async move {
+                    let sent = esiti::send(&cfg, &c, ente_id, &batch, &mut d).await;
+                    if let Err((_, Some(sent))) = tx.send((d, sent)) {
+                        if let Err(e) = db.write_small(move |s| Ok(sent.record(s)?)).await {
+                            tracing::warn!(errore = %e, "consegna WaaS non registrata: gli esiti saranno rinviati");
+                        }
+                    }
+                });
+                unrecorded.inflight = Some(rx);
             }
             if !progressed {
                 break Ok(());
             }
         };
         drop(prefetch);
-        if let Some(h) = inflight.take() {
+        if let Some(h) = unrecorded.inflight.take() {
             match settle(h).await {
-                Ok(d) => delivery = d,
+                Ok((d, sent)) => {
+                    delivery = d;
+                    unrecorded.sent.extend(sent);
+                }
                 Err(e) => {
                     self.note_delivery(&delivery);
                     return Err(e);
                 }
             }
+        }
+        let last = std::mem::take(&mut unrecorded.sent);
+        if !last.is_empty() {
+            state
+                .db
+                .write_small(move |s| {
+                    for sent in &last {
+                        sent.record(s)?;
+                    }
+                    Ok(())
+                })
+                .await?;
         }
         self.note_delivery(&delivery);
         outcome
@@ -496,16 +534,15 @@ async fn fetch_page(
     Ok(FetchedPage { len, decoded })
 }
 
-/// A delivery task's result: the delivery state it carried, and whether
-/// the register could record what happened.
-type Delivered = (Delivery, Result<(), WaasError>);
+/// A delivery task's result: the delivery state it carried, and what the
+/// call did (to record).
+type Delivered = (Delivery, Option<esiti::Sent>);
 
-async fn settle(h: tokio::task::JoinHandle<Delivered>) -> Result<Delivery, WaasError> {
-    match h.await {
-        Ok((d, Ok(()))) => Ok(d),
-        Ok((_, Err(e))) => Err(e),
-        Err(e) => Err(WaasError::Internal(format!("consegna interrotta: {e}"))),
-    }
+async fn settle(
+    h: tokio::sync::oneshot::Receiver<Delivered>,
+) -> Result<(Delivery, Option<esiti::Sent>), WaasError> {
+    h.await
+        .map_err(|_| WaasError::Internal("consegna degli esiti interrotta".into()))
 }
 
 impl Drop for Prefetch {
@@ -514,8 +551,57 @@ impl Drop for Prefetch {
     }
 }
 
+/// Deliveries acknowledged by the comune and not yet recorded. Dropped
+/// with some left (the poll was aborted): they are recorded by a task of
+/// their own, so the comune is not sent them again. Only a crash of the
+/// process loses them, and then the outcomes are sent again (at least
+/// once).
+struct Unrecorded {
+    sent: Vec<esiti::Sent>,
+    /// The delivery under way: if it finished before the poll was
+    /// dropped, its result is taken here; if it finishes after, the
+    /// delivery task records it itself (its send fails).
+    inflight: Option<tokio::sync::oneshot::Receiver<Delivered>>,
+    db: crate::Db,
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        let mut left = std::mem::take(&mut self.sent);
+        if let Some(mut rx) = self.inflight.take() {
+            // No send can succeed after close: a result is either here
+            // now or recorded by the task.
+            rx.close();
+            if let Ok((_, Some(sent))) = rx.try_recv() {
+                left.push(sent);
+            }
+        }
+        if left.is_empty() {
+            return;
+        }
+        let db = self.db.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let r = db
+                    .write_small(move |s| {
+                        for sent in &left {
+                            sent.record(s)?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(errore = %e, "consegne WaaS non registrate: gli esiti saranno rinviati");
+                }
+            });
+        }
+    }
+}
+
 /// A decoded page, ready for the writer lane.
 struct Page {
+    /// Deliveries of earlier pages to record in this page's transaction.
+    sent: Vec<esiti::Sent>,
     ente_id: EnteId,
     ente_codice: String,
     profile: Profile,
@@ -565,6 +651,7 @@ pub fn next_cursor(
 
 fn store_page(store: &mut Store, page: Page) -> Result<Stored, AppError> {
     let Page {
+        sent,
         ente_id,
         ente_codice,
         profile,
@@ -573,6 +660,9 @@ fn store_page(store: &mut Store, page: Page) -> Result<Stored, AppError> {
         max_ts,
         entries,
     } = page;
+    for d in &sent {
+        d.record(store)?;
+    }
     let mut acquired = Vec::with_capacity(entries.len());
     let mut invalid_codes = BTreeMap::new();
     let mut duplicates = 0u32;
