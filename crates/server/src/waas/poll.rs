@@ -432,10 +432,10 @@ impl Run<'_> {
                 // so the comune is not sent those outcomes again.
                 tokio::spawn(async move {
                     let sent = esiti::send(&cfg, &c, ente_id, &batch, &mut d).await;
-                    if let Err((_, Some(sent))) = tx.send((d, sent)) {
-                        if let Err(e) = db.write_small(move |s| Ok(sent.record(s)?)).await {
-                            tracing::warn!(errore = %e, "consegna WaaS non registrata: gli esiti saranno rinviati");
-                        }
+                    if let Err((_, Some(sent))) = tx.send((d, sent))
+                        && let Err(e) = db.write_small(move |s| Ok(sent.record(s)?)).await
+                    {
+                        tracing::warn!(errore = %e, "consegna WaaS non registrata: gli esiti saranno rinviati");
                     }
                 });
                 unrecorded.inflight = Some(rx);
