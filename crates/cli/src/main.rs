@@ -180,6 +180,11 @@ enum Command {
         #[command(subcommand)]
         cmd: ClientCmd,
     },
+    /// WaaS: the comuni the register polls (DOMAIN.md §2.5).
+    Waas {
+        #[command(subcommand)]
+        cmd: WaasCmd,
+    },
     /// Benchmark: xmllint's streaming XSD validation vs validate and import, on a generated flow.
     Bench {
         #[arg(long, default_value_t = 100_000)]
@@ -221,6 +226,46 @@ enum ClientCmd {
         /// A name to recognise the client by.
         #[arg(long, default_value = "creata da riga di comando")]
         label: String,
+        #[arg(long, env = "CASELLARIO_DB", default_value = "casellario.db")]
+        db: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum WaasCmd {
+    /// Polls one ente now: GET /flussi until an empty page, every flow through
+    /// the pipeline, then POST /esiti. Exit status 1 when the run met a fault.
+    Poll {
+        /// Ente code (Belfiore code of the comune).
+        #[arg(long)]
+        ente: String,
+        /// Configuration file (timeouts, page limit, profile).
+        #[arg(long, env = "CASELLARIO_CONFIG")]
+        config: Option<PathBuf>,
+        /// Database file (overrides the configuration).
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Registers or changes the WaaS endpoint of an ente (a new revision).
+    /// An unknown ente with a Belfiore code is registered as a comune.
+    Endpoint {
+        #[arg(long)]
+        ente: String,
+        /// Base URL of the comune's API, e.g. https://host/waas/v1.
+        #[arg(long)]
+        url: String,
+        /// Name of the environment variable holding the bearer token.
+        #[arg(long = "token-env", conflicts_with = "token")]
+        token_env: Option<String>,
+        /// The bearer token itself (stored in the register).
+        #[arg(long)]
+        token: Option<String>,
+        /// Polling interval in seconds.
+        #[arg(long, default_value_t = 300)]
+        intervallo: u32,
+        /// Register the endpoint disabled (not polled).
+        #[arg(long)]
+        disattivo: bool,
         #[arg(long, env = "CASELLARIO_DB", default_value = "casellario.db")]
         db: PathBuf,
     },
@@ -392,7 +437,136 @@ fn run(cli: Cli) -> Result<u8, CliError> {
                     db,
                 },
         } => client_create(&db, &ente, &scopes, &label),
+
+        Command::Waas {
+            cmd: WaasCmd::Poll { ente, config, db },
+        } => waas_poll(&ente, config, db),
+        Command::Waas {
+            cmd:
+                WaasCmd::Endpoint {
+                    ente,
+                    url,
+                    token_env,
+                    token,
+                    intervallo,
+                    disattivo,
+                    db,
+                },
+        } => {
+            use casellario_store::waas::{Credential, EndpointAttrs};
+            let credential = match (token_env, token) {
+                (Some(v), _) => Credential::Env(v),
+                (None, Some(t)) => Credential::Token(t),
+                (None, None) => Credential::None,
+            };
+            let parsed = reqwest::Url::parse(&url)
+                .map_err(|e| CliError::Msg(format!("--url non valido: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(CliError::Msg("--url deve essere http o https".into()));
+            }
+            if intervallo == 0 {
+                return Err(CliError::Msg("--intervallo deve essere > 0".into()));
+            }
+            let mut store = open_store(&db)?;
+            let ente_id = match store.ente_profile_by_codice(&ente)? {
+                Some(e) => e.id,
+                None => {
+                    let Some(c) = casellario_domain::reference::comune_by_belfiore(&ente) else {
+                        return Err(CliError::Msg(format!(
+                            "ente {ente} sconosciuto e non è il codice Belfiore di un comune: registrarlo dal portale"
+                        )));
+                    };
+                    let den = format!("Comune di {}", c.name);
+                    store.create_ente(
+                        &ente,
+                        &casellario_store::portal::EnteAttrs {
+                            denominazione: &den,
+                            belfiore: &ente,
+                            tipo: casellario_domain::access::EnteKind::Comune,
+                            attivo: true,
+                        },
+                        None,
+                    )?
+                }
+            };
+            let kind = credential.kind();
+            store.set_waas_endpoint(
+                ente_id,
+                &EndpointAttrs {
+                    base_url: url.trim_end_matches('/'),
+                    credential,
+                    interval_secs: intervallo,
+                    enabled: !disattivo,
+                },
+                None,
+            )?;
+            let detail = serde_json::json!({
+                "url": url, "credenziale": kind, "intervallo_secondi": intervallo,
+                "attivo": !disattivo, "origine": "riga di comando",
+            });
+            store.audit(&casellario_store::portal::NewAuditEvent {
+                account_id: None,
+                username: None,
+                action: "waas.endpoint",
+                ente_id: Some(ente_id),
+                detail: &detail.to_string(),
+                ip: None,
+            })?;
+            eprintln!(
+                "Endpoint WaaS dell'ente {ente} registrato: {url} (credenziale: {kind}, ogni {intervallo} s{})",
+                if disattivo { ", disattivato" } else { "" }
+            );
+            Ok(0)
+        }
     }
+}
+
+fn waas_poll(ente: &str, config: Option<PathBuf>, db: Option<PathBuf>) -> Result<u8, CliError> {
+    let mut cfg = casellario_server::Config::load(config.as_deref())
+        .map_err(|e| CliError::Msg(e.to_string()))?;
+    if let Some(db) = db {
+        cfg.db = db;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let state =
+            casellario_server::AppState::new(cfg).map_err(|e| CliError::Msg(e.to_string()))?;
+        let s = casellario_server::waas::poll_ente(
+            &state,
+            ente,
+            casellario_store::waas::PollTrigger::Cli,
+        )
+        .await
+        .map_err(|e| CliError::Msg(format!("{} {e}", e.code())))?;
+        let esiti: Vec<String> = s.by_esito.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!(
+            "Poll WaaS dell'ente {}: {} pagine, {} flussi nuovi{}, {} già acquisiti; esiti consegnati {}, in attesa {}; cursore {}; {:.1} s",
+            s.ente_codice,
+            s.pages,
+            s.new_flows,
+            if esiti.is_empty() { String::new() } else { format!(" ({})", esiti.join(", ")) },
+            s.duplicates,
+            s.esiti_delivered,
+            s.esiti_pending,
+            casellario_server::waas::rfc3339_ms(s.cursor_ms),
+            s.elapsed.as_secs_f64()
+        );
+        for a in &s.anomalies {
+            println!("Anomalia {}: {}", a.codice, a.messaggio);
+        }
+        if let Some(f) = &s.esiti_fault {
+            println!("Consegna degli esiti non riuscita ({}): {}; verrà ritentata", f.code, f.message);
+        }
+        match &s.fault {
+            Some(f) => {
+                println!("Guasto {}: {}", f.code, f.message);
+                Ok(1)
+            }
+            None => Ok(0),
+        }
+    })
 }
 
 fn client_create(db: &Path, ente: &str, scopes: &[String], label: &str) -> Result<u8, CliError> {

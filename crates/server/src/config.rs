@@ -46,6 +46,25 @@ pub struct Config {
     /// Public base URL of the server, for the OpenAPI document's `servers`
     /// and the token URL (default: `http://<listen>`).
     pub public_url: Option<String>,
+    /// Run the WaaS poller inside `serve`.
+    pub waas_enabled: bool,
+    /// How often the poller looks for comuni due, in milliseconds.
+    pub waas_tick_ms: u64,
+    /// Timeout of one request to a comune (body included), in milliseconds.
+    pub waas_timeout_ms: u64,
+    /// Timeout of opening a connection to a comune, in milliseconds.
+    pub waas_connect_timeout_ms: u64,
+    /// Longest duration of one poll of one comune, in milliseconds.
+    pub waas_poll_deadline_ms: u64,
+    /// Comuni polled at the same time.
+    pub waas_max_concurrency: usize,
+    /// First wait after a failure (poll or delivery of outcomes), in ms;
+    /// it doubles at every further failure, with jitter.
+    pub waas_backoff_base_ms: u64,
+    /// Longest wait after failures, in milliseconds.
+    pub waas_backoff_max_ms: u64,
+    /// Largest page of `GET /flussi` read, in bytes.
+    pub waas_max_page_bytes: u64,
 }
 
 impl Default for Config {
@@ -68,6 +87,15 @@ impl Default for Config {
             api_rate_per_second: 50,
             api_rate_burst: 100,
             public_url: None,
+            waas_enabled: true,
+            waas_tick_ms: 1000,
+            waas_timeout_ms: 30_000,
+            waas_connect_timeout_ms: 10_000,
+            waas_poll_deadline_ms: 10 * 60_000,
+            waas_max_concurrency: 8,
+            waas_backoff_base_ms: 5_000,
+            waas_backoff_max_ms: 60 * 60_000,
+            waas_max_page_bytes: 64 << 20,
         }
     }
 }
@@ -110,6 +138,15 @@ impl Config {
             "API_RATE_PER_SECOND",
             "API_RATE_BURST",
             "PUBLIC_URL",
+            "WAAS_ENABLED",
+            "WAAS_TICK_MS",
+            "WAAS_TIMEOUT_MS",
+            "WAAS_CONNECT_TIMEOUT_MS",
+            "WAAS_POLL_DEADLINE_MS",
+            "WAAS_MAX_CONCURRENCY",
+            "WAAS_BACKOFF_BASE_MS",
+            "WAAS_BACKOFF_MAX_MS",
+            "WAAS_MAX_PAGE_BYTES",
         ];
         fig = fig.merge(
             Env::prefixed("CASELLARIO_")
@@ -150,6 +187,25 @@ impl Config {
             return Err(ConfigError(format!(
                 "public_url deve iniziare con http:// o https://, non {u:?}"
             )));
+        }
+        if self.waas_tick_ms == 0
+            || self.waas_timeout_ms == 0
+            || self.waas_connect_timeout_ms == 0
+            || self.waas_poll_deadline_ms == 0
+            || self.waas_max_concurrency == 0
+            || self.waas_backoff_base_ms == 0
+            || self.waas_max_page_bytes == 0
+        {
+            return Err(ConfigError(
+                "waas_tick_ms, waas_timeout_ms, waas_connect_timeout_ms, waas_poll_deadline_ms, \
+                 waas_max_concurrency, waas_backoff_base_ms e waas_max_page_bytes devono essere > 0"
+                    .into(),
+            ));
+        }
+        if self.waas_backoff_max_ms < self.waas_backoff_base_ms {
+            return Err(ConfigError(
+                "waas_backoff_max_ms non può essere minore di waas_backoff_base_ms".into(),
+            ));
         }
         Ok(())
     }
@@ -219,5 +275,33 @@ mod tests {
             std::fs::write(&f, bad).expect("write");
             assert!(Config::load(Some(&f)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn waas_keys_load_and_are_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("c.toml");
+        let d = Config::default();
+        assert!(d.waas_enabled);
+        assert_eq!(d.waas_max_page_bytes, 64 << 20);
+        std::fs::write(
+            &f,
+            "waas_enabled = false\nwaas_tick_ms = 250\nwaas_timeout_ms = 1500\n\
+             waas_max_concurrency = 3\nwaas_backoff_base_ms = 100\nwaas_backoff_max_ms = 900\n\
+             waas_max_page_bytes = 1048576\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&f)).expect("load");
+        assert!(!c.waas_enabled);
+        assert_eq!(
+            (c.waas_tick_ms, c.waas_timeout_ms, c.waas_max_concurrency),
+            (250, 1500, 3)
+        );
+        assert_eq!((c.waas_backoff_base_ms, c.waas_backoff_max_ms), (100, 900));
+        assert_eq!(c.waas_max_page_bytes, 1 << 20);
+        std::fs::write(&f, "waas_max_concurrency = 0\n").expect("write");
+        assert!(Config::load(Some(&f)).is_err());
+        std::fs::write(&f, "waas_backoff_base_ms = 10\nwaas_backoff_max_ms = 5\n").expect("write");
+        assert!(Config::load(Some(&f)).is_err());
     }
 }

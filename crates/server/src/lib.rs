@@ -19,6 +19,7 @@ pub mod fmt;
 mod pages;
 pub mod receipt_export;
 pub mod submit;
+pub mod waas;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub jobs: pages::flussi::Jobs,
     /// Keys, client map and rate limits of the cooperation API.
     pub api: Arc<api::auth::ApiAuth>,
+    /// The WaaS poller's HTTP client and the enti being polled.
+    pub waas: waas::Waas,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
         Ok(AppState {
             db,
             api,
+            waas: waas::Waas::new(&cfg)?,
             login_limiter: LoginLimiter::new(cfg.login_per_minute),
             jobs: pages::flussi::Jobs::default(),
             cfg: Arc::new(cfg),
@@ -360,12 +364,25 @@ pub async fn serve_on(
             }
         }
     });
-    axum::serve(
+    // The WaaS poller runs beside the portal and stops with it.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let poller = state
+        .cfg
+        .waas_enabled
+        .then(|| tokio::spawn(waas::scheduler::run(state.clone(), stop_rx)));
+    let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    })
+    .await;
+    if let Some(p) = poller {
+        let _ = p.await;
+    }
+    served?;
     tracing::info!("casellario serve terminato");
     Ok(())
 }

@@ -23,6 +23,9 @@
 //! - `record_outcome`: receipt rows that are not "accepted, no violations"
 //!   (duplicates, rejections, warnings). Plain accepted records need no row:
 //!   their receipt is derived from the version or cancellation they made.
+//! - WaaS (`0004_waas`, [`waas`]): endpoint revisions per ente, entries
+//!   acquired (unique per ente, `id_flusso`, SHA-256) with their outcome,
+//!   cursor advances, outcome deliveries and attempts, poll runs.
 //!
 //! # Why append-only
 //!
@@ -62,6 +65,7 @@
 pub mod api;
 pub mod portal;
 mod sqlite;
+pub mod waas;
 
 use casellario_domain::{Channel, CodiceEsito, Esito, FlowType, Profile, Violation};
 

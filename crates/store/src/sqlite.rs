@@ -2,6 +2,7 @@
 
 mod api;
 mod portal;
+mod waas;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,6 +39,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_api",
         include_str!("../migrations/sqlite/0003_api.sql"),
+    ),
+    (
+        "0004_waas",
+        include_str!("../migrations/sqlite/0004_waas.sql"),
     ),
 ];
 

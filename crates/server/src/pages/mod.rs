@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .merge(credenziali::routes())
         .merge(registro::routes())
         .merge(informazioni::routes())
+        .merge(crate::waas::pages::routes())
 }
 
 /// `GET /status`: health for load balancers and operators. 200 when the
