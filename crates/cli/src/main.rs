@@ -10,6 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod bench_api;
 mod bench_portal;
+mod bench_waas;
 mod export;
 mod wrk;
 
@@ -208,6 +209,13 @@ enum Command {
         /// Concurrent connections of wrk (with --api).
         #[arg(long, default_value_t = 64)]
         connessioni: u32,
+        /// Benchmark the WaaS poller instead: `--flussi` one-record flows
+        /// acquired from a fake comune, against fetching them alone.
+        #[arg(long, conflicts_with_all = ["api", "portal"])]
+        waas: bool,
+        /// Flows published by the fake comune (with --waas).
+        #[arg(long, default_value_t = 100_000)]
+        flussi: usize,
     },
 }
 
@@ -405,6 +413,12 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             portal: true,
             ..
         } => bench_portal::run(records, seed),
+        Command::Bench {
+            seed,
+            waas: true,
+            flussi,
+            ..
+        } => bench_waas::run(flussi, seed),
         Command::Bench {
             seed,
             api: true,
