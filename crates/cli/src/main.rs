@@ -178,6 +178,11 @@ enum Command {
         #[command(subcommand)]
         cmd: WaasCmd,
     },
+    /// Credentials of the cooperation API.
+    Client {
+        #[command(subcommand)]
+        cmd: ClientCmd,
+    },
     /// Benchmark: xmllint's streaming XSD validation vs validate and import, on a generated flow.
     Bench {
         #[arg(long, default_value_t = 100_000)]
@@ -229,6 +234,26 @@ enum WaasCmd {
         /// Register the endpoint disabled (not polled).
         #[arg(long)]
         disattivo: bool,
+        #[arg(long, env = "CASELLARIO_DB", default_value = "casellario.db")]
+        db: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCmd {
+    /// Issues a client of an ente's software: prints client_id and secret
+    /// (shown once: only the secret's SHA-256 is stored).
+    Crea {
+        /// Ente code (Ente/@Codice); the ente must be registered.
+        #[arg(long)]
+        ente: String,
+        /// Scope granted (repeatable; default: all of flussi:invio,
+        /// ricevute:lettura, record:lettura).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// A name to recognise the client by.
+        #[arg(long, default_value = "creata da riga di comando")]
+        label: String,
         #[arg(long, env = "CASELLARIO_DB", default_value = "casellario.db")]
         db: PathBuf,
     },
@@ -464,7 +489,71 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             );
             Ok(0)
         }
+        Command::Client {
+            cmd:
+                ClientCmd::Crea {
+                    ente,
+                    scopes,
+                    label,
+                    db,
+                },
+        } => client_create(&db, &ente, &scopes, &label),
     }
+}
+
+fn client_create(db: &Path, ente: &str, scopes: &[String], label: &str) -> Result<u8, CliError> {
+    use casellario_server::api::auth::{SCOPES, new_credentials, secret_hash};
+    let mut chosen: Vec<&str> = Vec::new();
+    for s in scopes {
+        let Some(known) = SCOPES.iter().find(|k| **k == s.as_str()) else {
+            return Err(CliError::Msg(format!(
+                "ambito {s:?} sconosciuto: ammessi {}",
+                SCOPES.join(", ")
+            )));
+        };
+        if !chosen.contains(known) {
+            chosen.push(known);
+        }
+    }
+    if chosen.is_empty() {
+        chosen = SCOPES.to_vec();
+    }
+    let label = label.trim();
+    if label.is_empty() || label.chars().count() > 80 {
+        return Err(CliError::Msg(
+            "l'etichetta deve avere da 1 a 80 caratteri".into(),
+        ));
+    }
+    let mut store = open_store(db)?;
+    let profile = store.ente_profile_by_codice(ente)?.ok_or_else(|| {
+        CliError::Msg(format!(
+            "ente {ente:?} non registrato: crearlo nel portale (Amministrazione) o importarne un flusso"
+        ))
+    })?;
+    let (client_id, secret) = new_credentials();
+    store.create_api_client(&casellario_store::api::NewApiClient {
+        client_id: &client_id,
+        ente_id: profile.id,
+        secret_hash: &secret_hash(&secret),
+        scopes: &chosen,
+        label,
+        created_by: None,
+    })?;
+    let detail = serde_json::json!({"client_id": client_id, "etichetta": label, "ambiti": chosen});
+    store.audit(&casellario_store::portal::NewAuditEvent {
+        account_id: None,
+        username: Some("riga di comando"),
+        action: "api.credenziale.rilascio",
+        ente_id: Some(profile.id),
+        detail: &detail.to_string(),
+        ip: None,
+    })?;
+    println!("client_id: {client_id}");
+    println!("client_secret: {secret}");
+    println!("scope: {}", chosen.join(" "));
+    eprintln!("Conservare il segreto: non sarà più mostrato.");
+    Ok(0)
+
 }
 
 fn waas_poll(ente: &str, config: Option<PathBuf>, db: Option<PathBuf>) -> Result<u8, CliError> {

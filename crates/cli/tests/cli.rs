@@ -413,3 +413,71 @@ fn shipped_rules_catalogue_is_generated_from_the_code() {
         "docs/REGOLE.md is stale: regenerate it with `casellario regole > docs/REGOLE.md`"
     );
 }
+
+#[test]
+fn client_crea_prints_credentials_once_and_stores_only_a_hash() {
+    let dir = tempfile::tempdir().expect("client crea");
+    let db = dir.path().join("r.db");
+    let d = db.to_string_lossy().to_string();
+    // An unknown ente.
+    let out = bin()
+        .args(["client", "crea", "--ente", "H501", "--db", &d])
+        .output()
+        .expect("client crea");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("non registrato"));
+    // The ente registers with its first flow.
+    import(&db, &fixture(S2), &["--profile", "compat"]);
+    let out = bin()
+        .args([
+            "client",
+            "crea",
+            "--ente",
+            "H501",
+            "--db",
+            &d,
+            "--scope",
+            "flussi:invio",
+            "--scope",
+            "ricevute:lettura",
+            "--label",
+            "Gestionale",
+        ])
+        .output()
+        .expect("client crea");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("client crea");
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .expect("client crea")
+            .trim()
+            .to_string()
+    };
+    let (id, secret) = (field("client_id:"), field("client_secret:"));
+    assert_eq!(field("scope:"), "flussi:invio ricevute:lettura");
+    assert_eq!(secret.len(), 64);
+    let store = Store::open(&db).expect("client crea");
+    let c = store
+        .api_client(&id)
+        .expect("client crea")
+        .expect("client crea");
+    assert_eq!(c.ente_codice, "H501");
+    assert_eq!(c.label, "Gestionale");
+    assert_eq!(
+        c.secret_hash,
+        casellario_server::api::auth::secret_hash(&secret)
+    );
+    // An unknown scope.
+    let out = bin()
+        .args([
+            "client", "crea", "--ente", "H501", "--db", &d, "--scope", "tutto",
+        ])
+        .output()
+        .expect("client crea");
+    assert!(!out.status.success());
+}

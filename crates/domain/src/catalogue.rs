@@ -13,6 +13,8 @@ use crate::outcome::{Category, Profile, Severity, Violation};
 pub enum Source {
     /// XML 1.0 well-formedness or the register's safety limits.
     Xml,
+    /// JSON (RFC 8259) syntax and the JSON mirror of the XSDs (`docs/FLUSSO_JSON.md`).
+    Json,
     /// The official XSD.
     Xsd,
     /// Annotations of the XSD / Allegato B-C of the WaaS technical specification.
@@ -29,6 +31,7 @@ impl Source {
     pub fn label(self) -> &'static str {
         match self {
             Source::Xml => "XML 1.0 / limiti di sicurezza",
+            Source::Json => "JSON (RFC 8259) / tracciato JSON",
             Source::Xsd => "XSD ufficiale",
             Source::Specifica => "Specifica INPS (Allegati B e C, annotazioni XSD)",
             Source::Tabelle => "Tabelle di riferimento",
@@ -155,6 +158,80 @@ rule!(
     E,
     "tutti",
     "Il file deve essere un flusso XML o CSV nel tracciato documentato."
+);
+
+// --- JSON (the JSON mirror of the flows, docs/FLUSSO_JSON.md) ------------
+rule!(
+    JSON_MALFORMATO,
+    "JSON_MALFORMATO",
+    Xml,
+    Json,
+    E,
+    E,
+    "tutti",
+    "Il flusso JSON deve essere un unico valore JSON valido (RFC 8259): stringhe, numeri e parentesi ben formati, nessun carattere dopo la fine."
+);
+rule!(
+    JSON_CODIFICA,
+    "JSON_CODIFICA",
+    Xml,
+    Json,
+    E,
+    E,
+    "tutti",
+    "Il flusso JSON deve essere codificato in UTF-8."
+);
+rule!(
+    JSON_LIMITE,
+    "JSON_LIMITE",
+    Xml,
+    Json,
+    E,
+    E,
+    "tutti",
+    "Il flusso JSON supera i limiti di sicurezza (16 MiB, annidamento oltre 32 livelli, stringa oltre 64 KiB, elenco oltre 10.000 elementi, numero oltre 400 cifre).",
+    "Nessun flusso conforme si avvicina a questi limiti; servono a tenere la memoria limitata."
+);
+rule!(
+    JSON_CHIAVE_DUPLICATA,
+    "JSON_CHIAVE_DUPLICATA",
+    Xml,
+    Json,
+    E,
+    E,
+    "tutti",
+    "Uno stesso oggetto JSON non può contenere due volte lo stesso membro.",
+    "RFC 8259 lascia il significato indefinito: il registro rifiuta invece di scegliere un valore."
+);
+rule!(
+    JSON_CARATTERE,
+    "JSON_CARATTERE",
+    Xml,
+    Json,
+    E,
+    E,
+    "tutti",
+    "I valori devono contenere solo caratteri ammessi in XML 1.0 (niente caratteri di controllo diversi da tabulazione e a capo)."
+);
+rule!(
+    JSON_MEMBRO_NON_PREVISTO,
+    "JSON_MEMBRO_NON_PREVISTO",
+    Schema,
+    Json,
+    E,
+    E,
+    "tutti",
+    "Ogni membro di un oggetto deve essere un attributo o un elemento figlio previsto dall'XSD per quell'elemento, con il nome esatto dell'XSD."
+);
+rule!(
+    JSON_TIPO,
+    "JSON_TIPO",
+    Schema,
+    Json,
+    E,
+    E,
+    "tutti",
+    "Gli elementi sono oggetti, gli elementi ripetibili elenchi, gli attributi stringhe (numeri ammessi per gli attributi numerici)."
 );
 
 // --- Schema ------------------------------------------------------------
@@ -299,6 +376,13 @@ pub static BASE_RULES: &[&RuleDef] = &[
     &XML_LIMITE,
     &XML_CODIFICA,
     &FORMATO_SCONOSCIUTO,
+    &JSON_MALFORMATO,
+    &JSON_CODIFICA,
+    &JSON_LIMITE,
+    &JSON_CHIAVE_DUPLICATA,
+    &JSON_CARATTERE,
+    &JSON_MEMBRO_NON_PREVISTO,
+    &JSON_TIPO,
     &XSD_RADICE,
     &XSD_ELEMENTO_INATTESO,
     &XSD_ELEMENTO_MANCANTE,

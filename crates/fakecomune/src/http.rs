@@ -1,6 +1,6 @@
 //! The HTTP side: `/waas/v1/{flussi,esiti,status}`, faults, token, offline.
 
-use crate::{EsitoSeen, Fault, InvalidRequest, Shared, esiti};
+use crate::{EsitoSeen, Fault, FlussiCall, InvalidRequest, Shared, esiti};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
@@ -246,7 +246,24 @@ async fn flussi(
             return st.invalid(EP, StatusCode::BAD_REQUEST, "Richiesta non valida", &why);
         }
     };
-    let fault = st.lock().take_fault(false);
+    let fault = {
+        let mut inner = st.lock();
+        let fault = inner.take_fault(false);
+        // Faults that answer instead of the page are logged now; the others
+        // with the page they precede, below.
+        if fault
+            .as_ref()
+            .is_some_and(|f| !matches!(f, Fault::Delay { .. } | Fault::ResendAcquired))
+        {
+            inner.stats.flussi_log.push(FlussiCall {
+                since,
+                limit,
+                fault: fault.clone(),
+                entries: 0,
+            });
+        }
+        fault
+    };
     if let Some(f) = &fault {
         tracing::info!(fault = ?f, since, limit, "guasto iniettato su GET /flussi");
     }
@@ -278,7 +295,17 @@ async fn flussi(
         Some(Fault::EsitiStatus(_) | Fault::EsitiRetryAfter { .. } | Fault::EsitiTimeout)
         | None => {}
     }
-    let body = st.lock().page(since, limit);
+    let body = {
+        let mut inner = st.lock();
+        let (body, entries) = inner.page(since, limit);
+        inner.stats.flussi_log.push(FlussiCall {
+            since,
+            limit,
+            fault,
+            entries,
+        });
+        body
+    };
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],

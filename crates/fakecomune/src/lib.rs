@@ -170,7 +170,19 @@ pub struct InvalidRequest {
     pub reason: String,
 }
 
-/// What the comune saw.
+/// One valid `GET /flussi` (token and parameters accepted), in arrival order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlussiCall {
+    pub since: i64,
+    pub limit: usize,
+    /// The fault that answered it, if any.
+    pub fault: Option<Fault>,
+    /// Entries in the page (0 when a fault answered instead).
+    pub entries: usize,
+}
+
+/// What the comune saw. [`FakeComune::stats`] clones all of it (tens of ms
+/// with 100,000 flows): to wait for a poller, use [`FakeComune::wait_esiti`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Ids of every published entry, in publication order (resent copies excluded).
@@ -179,6 +191,8 @@ pub struct Stats {
     pub esiti: BTreeMap<String, Vec<EsitoSeen>>,
     /// `GET /flussi` requests received (all, including rejected and faulted ones).
     pub flussi_requests: usize,
+    /// The valid `GET /flussi` requests: how the poller walked the log.
+    pub flussi_log: Vec<FlussiCall>,
     /// `POST /esiti` requests received (all).
     pub esiti_requests: usize,
     pub status_requests: usize,
@@ -388,8 +402,8 @@ impl Inner {
         }
     }
 
-    /// The `elenco_flussi` page after `since`, marking its entries served.
-    fn page(&mut self, since: i64, limit: usize) -> String {
+    /// The `elenco_flussi` page after `since` and its entry count, marking its entries served.
+    fn page(&mut self, since: i64, limit: usize) -> (String, usize) {
         let start = self.log.partition_point(|s| s.ts <= since);
         let end = start.saturating_add(limit).min(self.log.len());
         let slice = &mut self.log[start..end];
@@ -413,7 +427,7 @@ impl Inner {
         }
         body.push_str("]}");
         self.stats.flows_served += end - start;
-        body
+        (body, end - start)
     }
 }
 

@@ -171,6 +171,10 @@ async fn paging_with_since_and_limit() {
     let after = page(&c, t7, Some(100)).await;
     assert_eq!(after.iter().map(id).collect::<Vec<_>>(), ids[8..]);
     assert!(page(&c, ts_ms(&p[24]), Some(100)).await.is_empty());
+    let log = c.stats().flussi_log;
+    assert_eq!(log.len(), 5);
+    assert_eq!((log[0].since, log[0].limit, log[0].entries), (0, 10, 10));
+    assert_eq!((log[3].since, log[3].limit, log[3].entries), (t7, 100, 17));
     for limit in [1, 3, 7, 10, 24, 25, 100] {
         let all = drain(&c, limit).await;
         assert_eq!(all.iter().map(id).collect::<Vec<_>>(), ids, "limit {limit}");
@@ -372,6 +376,21 @@ async fn status_retry_after_and_malformed_faults_in_order() {
     let p = page(&c, 0, Some(100)).await;
     assert_eq!(p.iter().map(id).collect::<Vec<_>>(), ids);
     let st = c.stats();
+    let faults: Vec<_> = st.flussi_log.iter().map(|c| c.fault.clone()).collect();
+    assert_eq!(
+        faults,
+        [
+            Some(Fault::Status(500)),
+            Some(Fault::RetryAfter {
+                status: 429,
+                secs: 7
+            }),
+            Some(Fault::MalformedJson),
+            Some(Fault::Status(42)),
+            None
+        ]
+    );
+    assert_eq!(st.flussi_log[4].entries, 5);
     assert_eq!(st.faults_pending, 1);
     assert_eq!(st.faults_consumed.len(), 4);
     // Faulted pages served nothing.
@@ -435,6 +454,11 @@ async fn resend_acquired_reserves_served_flows_with_newer_ts() {
     }
     let s = c.stats();
     assert_eq!(s.resent, ids[5..]);
+    let last = s.flussi_log.last().unwrap();
+    assert_eq!(
+        (last.fault.clone(), last.entries),
+        (Some(Fault::ResendAcquired), 3)
+    );
     assert_eq!(s.published, ids);
     assert_eq!(s.distinct_served, 8);
     assert_eq!(s.flows_served, 11);

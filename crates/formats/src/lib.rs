@@ -9,6 +9,7 @@
 //! hostile, unreadable) ends the stream: the flow is then rejected whole.
 
 pub mod csv;
+pub mod json;
 
 use casellario_domain::model::{IdentificazioneFlusso, Record};
 use casellario_domain::{FlowType, Violation};

@@ -54,6 +54,17 @@ pub struct Config {
     pub waas_backoff_max_ms: u64,
     /// Largest page of `GET /flussi` read, in bytes.
     pub waas_max_page_bytes: u64,
+    /// Lifetime of an API access token, in seconds.
+    pub api_token_seconds: u64,
+    /// Largest request body of the cooperation API, in bytes.
+    pub api_max_body_bytes: usize,
+    /// API requests per second allowed to one client (sustained).
+    pub api_rate_per_second: u32,
+    /// API requests one client may make in a burst above the rate.
+    pub api_rate_burst: u32,
+    /// Public base URL of the server, for the OpenAPI document's `servers`
+    /// and the token URL (default: `http://<listen>`).
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -80,6 +91,11 @@ impl Default for Config {
             waas_backoff_base_ms: 5_000,
             waas_backoff_max_ms: 60 * 60_000,
             waas_max_page_bytes: 64 << 20,
+            api_token_seconds: 600,
+            api_max_body_bytes: 1 << 20,
+            api_rate_per_second: 50,
+            api_rate_burst: 100,
+            public_url: None,
         }
     }
 }
@@ -126,6 +142,11 @@ impl Config {
             "WAAS_BACKOFF_BASE_MS",
             "WAAS_BACKOFF_MAX_MS",
             "WAAS_MAX_PAGE_BYTES",
+            "API_TOKEN_SECONDS",
+            "API_MAX_BODY_BYTES",
+            "API_RATE_PER_SECOND",
+            "API_RATE_BURST",
+            "PUBLIC_URL",
         ];
         fig = fig.merge(
             Env::prefixed("CASELLARIO_")
@@ -167,7 +188,34 @@ impl Config {
                 "waas_backoff_max_ms non può essere minore di waas_backoff_base_ms".into(),
             ));
         }
+        if self.api_token_seconds == 0
+            || self.api_token_seconds > 86_400
+            || self.api_max_body_bytes == 0
+            || self.api_rate_per_second == 0
+            || self.api_rate_burst == 0
+        {
+            return Err(ConfigError(
+                "api_token_seconds (1..=86400), api_max_body_bytes, api_rate_per_second e \
+                 api_rate_burst devono essere > 0"
+                    .into(),
+            ));
+        }
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(ConfigError(format!(
+                "public_url deve iniziare con http:// o https://, non {u:?}"
+            )));
+        }
         Ok(())
+    }
+
+    /// Base URL clients reach the server at, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
     }
 
     pub fn profile(&self) -> casellario_domain::Profile {
@@ -227,5 +275,33 @@ mod tests {
         assert!(Config::load(Some(&f)).is_err());
         std::fs::write(&f, "waas_backoff_base_ms = 10\nwaas_backoff_max_ms = 5\n").expect("write");
         assert!(Config::load(Some(&f)).is_err());
+    }
+
+    #[test]
+    fn api_keys_have_defaults_and_are_checked() {
+        let c = Config::default();
+        assert_eq!(c.api_token_seconds, 600);
+        assert_eq!(c.api_max_body_bytes, 1 << 20);
+        assert_eq!((c.api_rate_per_second, c.api_rate_burst), (50, 100));
+        assert_eq!(c.base_url(), "http://127.0.0.1:8080");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "api_token_seconds = 60\napi_rate_per_second = 5\npublic_url = \"https://casellario.example/\"\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&f)).expect("load");
+        assert_eq!(c.api_token_seconds, 60);
+        assert_eq!(c.api_rate_per_second, 5);
+        assert_eq!(c.base_url(), "https://casellario.example");
+        for bad in [
+            "api_token_seconds = 0\n",
+            "api_rate_burst = 0\n",
+            "public_url = \"ftp://x\"\n",
+        ] {
+            std::fs::write(&f, bad).expect("write");
+            assert!(Config::load(Some(&f)).is_err(), "{bad}");
+        }
     }
 }

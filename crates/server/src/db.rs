@@ -40,10 +40,12 @@ const MAX_GROUP: usize = 256;
 /// committed, the commit's error otherwise.
 type Completion = Box<dyn FnOnce(Result<(), AppError>) + Send>;
 
+/// Runs on the writer's connection. `None`: the job failed (its result is
+/// already delivered) and what it wrote must be rolled back.
+type JobFn = Box<dyn FnOnce(&mut Store) -> Option<Completion> + Send>;
+
 struct Job {
-    /// Runs on the writer's connection. `None`: the job failed (its result
-    /// is already delivered) and what it wrote must be rolled back.
-    run: Box<dyn FnOnce(&mut Store) -> Option<Completion> + Send>,
+    run: JobFn,
     /// May share a transaction with other small jobs.
     small: bool,
 }

@@ -8,6 +8,7 @@
 //! section of the portal, askama templates in `templates/`), [`assets`]
 //! (CSS, JS and fonts compiled in).
 
+pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod config;
@@ -48,14 +49,18 @@ pub struct AppState {
     pub jobs: pages::flussi::Jobs,
     /// The WaaS poller's HTTP client and the enti being polled.
     pub waas: waas::Waas,
+    /// Keys, client map and rate limits of the cooperation API.
+    pub api: Arc<api::auth::ApiAuth>,
 }
 
 impl AppState {
     pub fn new(cfg: Config) -> Result<AppState, ServeError> {
         let db = Db::open(&cfg.db)?;
+        let api = api::init(&db, &cfg)?;
         Ok(AppState {
             db,
             waas: waas::Waas::new(&cfg)?,
+            api,
             login_limiter: LoginLimiter::new(cfg.login_per_minute),
             jobs: pages::flussi::Jobs::default(),
             cfg: Arc::new(cfg),
@@ -196,7 +201,15 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(pages::status))
         .route("/static/{*name}", get(assets::serve))
         .merge(pages::routes())
-        .fallback(|| async { AppError::not_found() })
+        .merge(api::routes(&state))
+        .fallback(|uri: axum::http::Uri| async move {
+            // Under /api the answer is a problem, like every API error.
+            if uri.path().starts_with("/api/") || uri.path() == "/api" {
+                axum::response::IntoResponse::into_response(api::problem::ApiError::not_found())
+            } else {
+                axum::response::IntoResponse::into_response(AppError::not_found())
+            }
+        })
         .layer(axum::middleware::map_response(italian_errors))
         .layer(DefaultBodyLimit::max(form_limit))
         .layer(CatchPanicLayer::custom(|_| {

@@ -300,6 +300,28 @@ pub fn write_json(
     profilo: &'static str,
     out: &mut dyn Write,
 ) -> Result<(), StoreError> {
+    write_json_with(store, src, filter, profilo, &Extra::default(), out)
+}
+
+/// What a receipt adds to the stored facts in some contexts: the API puts
+/// its submission id and cursor first, and says when the submission found
+/// the flow acquired before.
+#[derive(Debug, Default)]
+pub struct Extra {
+    /// Members written before the receipt's own (already JSON-encoded).
+    pub leading: Vec<(&'static str, serde_json::Value)>,
+    pub acquisito_in_precedenza: bool,
+}
+
+/// [`write_json`] with [`Extra`] members.
+pub fn write_json_with(
+    store: &Store,
+    src: &Source,
+    filter: &Filter,
+    profilo: &'static str,
+    extra: &Extra,
+    out: &mut dyn Write,
+) -> Result<(), StoreError> {
     let s = src.summary();
     let head = ReceiptHead {
         id_flusso: s.nome.as_deref(),
@@ -310,7 +332,7 @@ pub fn write_json(
         profilo: s.profilo.unwrap_or(profilo),
         canale: s.canale,
         id_acquisizione: s.flow_id.map(|i| i.to_string()),
-        acquisito_in_precedenza: false,
+        acquisito_in_precedenza: extra.acquisito_in_precedenza,
         sha256: hex::encode(s.sha256),
         riepilogo: Riepilogo {
             record: s.record,
@@ -322,8 +344,18 @@ pub fn write_json(
         violazioni: &s.flow_violations,
     };
     let h = serde_json::to_vec(&head).map_err(|e| store_io(io::Error::other(e)))?;
-    // Open the head object, then stream the records array into it.
-    out.write_all(&h[..h.len() - 1]).map_err(store_io)?;
+    // Open the head object (after the leading members), then stream the
+    // records array into it.
+    let mut lead = Vec::with_capacity(64);
+    lead.push(b'{');
+    for (k, v) in &extra.leading {
+        serde_json::to_writer(&mut lead, k).map_err(|e| store_io(io::Error::other(e)))?;
+        lead.push(b':');
+        serde_json::to_writer(&mut lead, v).map_err(|e| store_io(io::Error::other(e)))?;
+        lead.push(b',');
+    }
+    out.write_all(&lead).map_err(store_io)?;
+    out.write_all(&h[1..h.len() - 1]).map_err(store_io)?;
     out.write_all(b",\"record\":[").map_err(store_io)?;
     let mut first = true;
     let mut line = Vec::with_capacity(256);

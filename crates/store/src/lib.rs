@@ -62,6 +62,7 @@
 //! in `flow_commit`), not by a `flow_id` index; outcomes have `UNIQUE
 //! (flow_id, pos)`; cancellations `UNIQUE (target)`.
 
+pub mod api;
 pub mod portal;
 mod sqlite;
 pub mod waas;

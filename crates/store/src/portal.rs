@@ -98,8 +98,12 @@ pub struct NewAuditEvent<'a> {
 pub struct Access {
     pub id: i64,
     pub at_ms: i64,
-    pub account_id: AccountId,
+    /// The account that read, or None for an API client.
+    pub account_id: Option<AccountId>,
+    /// The account's username, or the API client's id.
     pub username: String,
+    /// The API client that read (cooperation API), if not an account.
+    pub api_client: Option<String>,
     pub ente_id: Option<EnteId>,
     /// Codice fiscale or IDBeneficiario whose data was read.
     pub subject: String,

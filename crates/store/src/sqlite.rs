@@ -1,5 +1,6 @@
 //! SQLite implementation of the register.
 
+mod api;
 mod portal;
 mod waas;
 
@@ -34,6 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_portal",
         include_str!("../migrations/sqlite/0002_portal.sql"),
+    ),
+    (
+        "0003_api",
+        include_str!("../migrations/sqlite/0003_api.sql"),
     ),
     (
         "0004_waas",

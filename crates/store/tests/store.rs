@@ -602,14 +602,14 @@ fn file_store_persists_and_migrates_once() {
     let flow_id;
     {
         let mut store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.schema_version().unwrap(), 3);
         flow_id = simple_flow(&mut store, "E1", "flow-1", FlowType::Sinba, &[1, 2, 3]);
         // An uncommitted flow leaves nothing.
         let mut tx = begin(&mut store, &meta("E1", "flow-2", FlowType::Sinba));
         tx.insert_version(&version(1, 4, 4)).unwrap();
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     assert_eq!(store.path(), Some(path.as_path()));
     let s = store.flow(flow_id).unwrap().unwrap();
     assert_eq!(s.record_count, 3);

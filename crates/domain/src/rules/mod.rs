@@ -155,7 +155,7 @@ pub fn catalogue_markdown() -> String {
          è riportato nella ricevuta ma il record è accettato.\n",
     );
     for (cat, title) in [
-        (Category::Xml, "XML"),
+        (Category::Xml, "XML e JSON"),
         (Category::Schema, "Schema (XSD e canale)"),
         (
             Category::Dominio,

@@ -9,7 +9,14 @@ use std::time::Instant;
 /// GET /status sotto /waas/v1) con flussi generati, per provare a mano il
 /// poller WaaS del Casellario. Si ferma con Ctrl-C e stampa il riepilogo.
 #[derive(Parser, Debug)]
-#[command(name = "fakecomune", version, about, long_about = None)]
+#[command(
+    name = "fakecomune",
+    version,
+    disable_help_flag = true,
+    disable_version_flag = true,
+    override_usage = "fakecomune [OPZIONI]",
+    help_template = "{about}\n\nUso: {usage}\n\nOpzioni:\n{options}\n"
+)]
 struct Args {
     /// Numero di flussi (un beneficiario, una prestazione) da pubblicare all'avvio.
     #[arg(long, default_value_t = 1000)]
@@ -32,6 +39,12 @@ struct Args {
     /// Quanti flussi consecutivi condividono lo stesso millisecondo di ts_flusso.
     #[arg(long, default_value_t = 1)]
     gruppo: usize,
+    /// Mostra questo aiuto.
+    #[arg(short = 'h', long = "help", action = clap::ArgAction::Help)]
+    aiuto: Option<bool>,
+    /// Mostra la versione.
+    #[arg(short = 'V', long = "version", action = clap::ArgAction::Version)]
+    versione: Option<bool>,
 }
 
 #[tokio::main]

@@ -5,9 +5,11 @@
 mod input;
 mod lex;
 mod reader;
-mod schema;
+pub(crate) mod schema;
 mod tok;
 mod writer;
 
+pub(crate) use lex::is_xml_char;
 pub use reader::XmlFlowReader;
 pub use writer::XmlFlowWriter;
+pub(crate) use writer::{escape_attr, escape_text};

@@ -195,7 +195,7 @@ fn is_xml_char(c: char) -> bool {
 
 /// Escapes an attribute value so that normalisation gives it back unchanged.
 /// Returns true when a character cannot be represented in XML 1.0.
-fn escape_attr(out: &mut String, v: &str) -> bool {
+pub(crate) fn escape_attr(out: &mut String, v: &str) -> bool {
     let mut bad = false;
     for c in v.chars() {
         match c {
@@ -214,7 +214,7 @@ fn escape_attr(out: &mut String, v: &str) -> bool {
     bad
 }
 
-fn escape_text(out: &mut String, v: &str) -> bool {
+pub(crate) fn escape_text(out: &mut String, v: &str) -> bool {
     let mut bad = false;
     for c in v.chars() {
         match c {

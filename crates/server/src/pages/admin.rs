@@ -95,6 +95,15 @@ pub struct FieldError {
 }
 
 impl Errors {
+    /// [`Errors::add`] for the other pages of Amministrazione.
+    pub(super) fn add_public(
+        &mut self,
+        field: &'static str,
+        label: &'static str,
+        message: impl Into<String>,
+    ) {
+        self.add(field, label, message);
+    }
     fn add(&mut self, field: &'static str, label: &'static str, message: impl Into<String>) {
         self.0.push(FieldError {
             field,

@@ -3,6 +3,7 @@
 mod acquisizione;
 mod admin;
 mod consultazione;
+mod credenziali;
 pub mod flussi;
 mod home;
 mod informazioni;
@@ -25,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .merge(acquisizione::routes())
         .merge(consultazione::routes())
         .merge(admin::routes())
+        .merge(credenziali::routes())
         .merge(registro::routes())
         .merge(informazioni::routes())
         .merge(crate::waas::pages::routes())

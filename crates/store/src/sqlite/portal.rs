@@ -431,7 +431,8 @@ impl Store {
         before: Option<i64>,
     ) -> Result<Vec<Access>, StoreError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT id, at, account_id, username, ente_id, subject, what, purpose FROM access_log \
+            "SELECT id, at, account_id, username, ente_id, subject, what, purpose, api_client \
+             FROM access_log \
              WHERE id < ?1 AND (?2 IS NULL OR subject = ?2) ORDER BY id DESC LIMIT ?3",
         )?;
         let rows = st.query_map(params![before.unwrap_or(i64::MAX), subject, limit], |r| {
@@ -444,6 +445,7 @@ impl Store {
                 subject: r.get(5)?,
                 what: r.get(6)?,
                 purpose: r.get(7)?,
+                api_client: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
