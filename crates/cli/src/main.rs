@@ -553,7 +553,6 @@ fn client_create(db: &Path, ente: &str, scopes: &[String], label: &str) -> Resul
     println!("scope: {}", chosen.join(" "));
     eprintln!("Conservare il segreto: non sarà più mostrato.");
     Ok(0)
-
 }
 
 fn waas_poll(ente: &str, config: Option<PathBuf>, db: Option<PathBuf>) -> Result<u8, CliError> {
