@@ -30,10 +30,10 @@ use super::client::ComuneClient;
 use super::envelope::{self, Entry, Verdict};
 use super::esiti::{self, Delivery};
 use super::{PAGE_LIMIT, WaasError, backoff_ms};
+use crate::AppState;
 use crate::error::AppError;
 use crate::fmt::now_ms;
 use crate::submit::{SubmitOptions, submit_blocking};
-use crate::{AppState, Config};
 
 /// Something the administrator should know about a run that is not a
 /// fault: an entry acquired as `RICHIESTA_INVALIDA`, a tolerated deviation,
@@ -827,14 +827,6 @@ fn describe(
         s = s.chars().take(2000).collect::<String>() + "…";
     }
     s
-}
-
-/// The poll's configuration as the CLI shows it.
-pub fn describe_config(cfg: &Config) -> String {
-    format!(
-        "timeout {} ms, durata massima {} ms, pagina massima {} byte",
-        cfg.waas_timeout_ms, cfg.waas_poll_deadline_ms, cfg.waas_max_page_bytes
-    )
 }
 
 #[cfg(test)]
