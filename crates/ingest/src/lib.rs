@@ -248,9 +248,115 @@ pub fn ingest_bytes(
     store: Option<&mut Store>,
     progress: Option<&Progress>,
 ) -> Result<Ingested, IngestError> {
+    prepare_inner(input, opts, store.is_some(), progress)?.ingest(store)
+}
+
+/// Reads, checks and prepares a flow held in memory without the register:
+/// everything of [`ingest_bytes`] but resolving and storing, which
+/// [`PreparedFlow::ingest`] does. Lets a channel do the CPU work of many
+/// small flows off the register's single writer (`for_store`: the flow
+/// will be stored, so its records' payloads are encoded).
+pub fn prepare_bytes(
+    input: &[u8],
+    opts: &IngestOptions,
+    for_store: bool,
+) -> Result<PreparedFlow, IngestError> {
+    prepare_inner(input, opts, for_store, None)
+}
+
+/// A flow read and prepared by [`prepare_bytes`], to be resolved against
+/// the register.
+pub struct PreparedFlow(PreparedInner);
+
+enum PreparedInner {
+    /// Nothing left to do: the input could not be read as a flow.
+    Done(Box<Ingested>),
+    Ready(Box<ReadyFlow>),
+}
+
+struct ReadyFlow {
+    opts: IngestOptions,
+    tally: ReadTally,
+    ident: IdentificazioneFlusso,
+    tipo: FlowType,
+    header_rejected: bool,
+    for_store: bool,
+    fatal: bool,
+    prepared: Receiver<Msg<Prepared>>,
+}
+
+impl PreparedFlow {
+    /// Resolves the prepared records against `store` (or none: a dry run)
+    /// and writes them, exactly as [`ingest`] would have.
+    pub fn ingest(self, store: Option<&mut Store>) -> Result<Ingested, IngestError> {
+        let r = match self.0 {
+            PreparedInner::Done(i) => return Ok(*i),
+            PreparedInner::Ready(r) => r,
+        };
+        if store.is_some() && !r.for_store {
+            return Err(IngestError::Internal(
+                "flusso preparato per una verifica, non per il registro".into(),
+            ));
+        }
+        let (b_tx, b_rx) = bounded::<Result<Begin, String>>(1);
+        let store_w = store.filter(|_| !r.header_rejected);
+        let wr = writer_stage(
+            store_w,
+            &r.opts,
+            r.tipo,
+            &r.ident,
+            r.opts.profile,
+            r.prepared,
+            b_tx,
+        );
+        let wr = match b_rx.try_recv() {
+            Ok(Err(e)) => Err(IngestError::Internal(e)),
+            _ => wr,
+        }?;
+        Ok(report(&r.opts, &r.tally, &r.ident, r.tipo, r.fatal, wr))
+    }
+}
+
+fn prepare_inner(
+    input: &[u8],
+    opts: &IngestOptions,
+    for_store: bool,
+    progress: Option<&Progress>,
+) -> Result<PreparedFlow, IngestError> {
     let tally = ReadTally::default();
     tally.add(input);
-    ingest_stream(input, &tally, opts, store, progress, true)
+    let mut o = match open_flow(input, &tally, opts)? {
+        Opened::Unreadable(i) => return Ok(PreparedFlow(PreparedInner::Done(Box::new(i)))),
+        Opened::Open(o) => o,
+    };
+    // The same stages, one after the other on this thread: for a small
+    // input, spawning threads and handing batches between them would cost
+    // more than the work.
+    let (p_tx, p_rx) = crossbeam_channel::unbounded();
+    let (q_tx, q_rx) = crossbeam_channel::unbounded();
+    parse_stage(
+        &mut o.reader,
+        opts,
+        o.tipo,
+        &tally,
+        progress,
+        false,
+        &p_tx,
+        &mut o.parse,
+    );
+    drop(p_tx);
+    let preparer = Preparer::new(o.ctx, o.ente.clone(), for_store && !o.header_rejected);
+    prepare_stage(preparer, p_rx, q_tx);
+    Ok(PreparedFlow(PreparedInner::Ready(Box::new(ReadyFlow {
+        opts: opts.clone(),
+        tally,
+        ident: o.ident,
+        tipo: o.tipo,
+        header_rejected: o.header_rejected,
+        for_store,
+        fatal: o.parse.fatal,
+        prepared: q_rx,
+    }))))
 }
 
 fn ingest_threaded<R: Read + Send>(
@@ -273,26 +379,39 @@ fn ingest_threaded<R: Read + Send>(
             opts,
             store,
             progress,
-            false,
         )
     })
 }
 
-fn ingest_stream<R: std::io::BufRead>(
+/// A flow whose header was read.
+struct OpenFlow<'a> {
+    reader: input::ItemReader<'a>,
+    ctx: RuleContext,
+    ident: IdentificazioneFlusso,
+    tipo: FlowType,
+    ente: String,
+    header_rejected: bool,
+    parse: ParseState,
+}
+
+enum Opened<'a> {
+    Unreadable(Ingested),
+    Open(OpenFlow<'a>),
+}
+
+/// Opens the reader, reads and checks the header (rules, caller's ente).
+fn open_flow<'a, R: std::io::BufRead + 'a>(
     input: R,
     tally: &ReadTally,
     opts: &IngestOptions,
-    store: Option<&mut Store>,
-    progress: Option<&Progress>,
-    inline: bool,
-) -> Result<Ingested, IngestError> {
+) -> Result<Opened<'a>, IngestError> {
     let read_opts = ReadOptions {
         expected: opts.expected,
         limits: opts.limits,
     };
     let mut reader = match input::open_reader(input, opts.format, read_opts) {
         Ok(r) => r,
-        Err(e) => return unreadable(opts, tally, e.violation()),
+        Err(e) => return unreadable(opts, tally, e.violation()).map(Opened::Unreadable),
     };
     let header = match reader.next() {
         Some(Ok(FlowItem::Header(h))) => h,
@@ -301,14 +420,14 @@ fn ingest_stream<R: std::io::BufRead>(
                 "il lettore non ha prodotto l'intestazione".into(),
             ));
         }
-        Some(Err(e)) => return unreadable(opts, tally, e.violation()),
+        Some(Err(e)) => return unreadable(opts, tally, e.violation()).map(Opened::Unreadable),
         None => {
             let v = casellario_domain::catalogue::XML_MALFORMATO.violation(
                 Profile::Strict,
                 "",
                 "Il file è vuoto: non contiene alcun flusso.",
             );
-            return unreadable(opts, tally, v);
+            return unreadable(opts, tally, v).map(Opened::Unreadable);
         }
     };
     let ctx = RuleContext {
@@ -324,94 +443,101 @@ fn ingest_stream<R: std::io::BufRead>(
     if let Some(caller) = &opts.caller_ente
         && caller != &ente
     {
-        {
-            let mut v = REG_ENTE_NON_CORRISPONDENTE.violation(
-                opts.profile,
-                "IdentificazioneFlusso/Ente/@Codice",
-                format!(
-                    "Il flusso dichiara l'ente {ente} ma è trasmesso per l'ente {caller}: un ente può inviare solo i propri flussi."
-                ),
-            );
-            v.line = Some(header.line);
-            flow_violations.push(v);
-        }
+        let mut v = REG_ENTE_NON_CORRISPONDENTE.violation(
+            opts.profile,
+            "IdentificazioneFlusso/Ente/@Codice",
+            format!(
+                "Il flusso dichiara l'ente {ente} ma è trasmesso per l'ente {caller}: un ente può inviare solo i propri flussi."
+            ),
+        );
+        v.line = Some(header.line);
+        flow_violations.push(v);
     }
     let header_rejected = flow_violations.iter().any(Violation::is_error);
+    Ok(Opened::Open(OpenFlow {
+        reader,
+        ctx,
+        ident,
+        tipo,
+        ente,
+        header_rejected,
+        parse: ParseState {
+            flow_violations,
+            rejected_whole: header_rejected,
+            records: 0,
+            fatal: false,
+        },
+    }))
+}
 
-    let mut parse = ParseState {
-        flow_violations,
-        rejected_whole: header_rejected,
-        records: 0,
-        fatal: false,
+fn ingest_stream<R: std::io::BufRead>(
+    input: R,
+    tally: &ReadTally,
+    opts: &IngestOptions,
+    store: Option<&mut Store>,
+    progress: Option<&Progress>,
+) -> Result<Ingested, IngestError> {
+    let OpenFlow {
+        mut reader,
+        ctx,
+        ident,
+        tipo,
+        ente,
+        header_rejected,
+        mut parse,
+    } = match open_flow(input, tally, opts)? {
+        Opened::Unreadable(i) => return Ok(i),
+        Opened::Open(o) => o,
     };
-    let result: Result<WriterResult, IngestError> = if inline {
-        // A small input (one-record flows of the machine channels): the same
-        // stages, one after the other on this thread. Spawning three threads
-        // and handing batches between them would cost more than the work.
-        let (p_tx, p_rx) = crossbeam_channel::unbounded();
-        let (q_tx, q_rx) = crossbeam_channel::unbounded();
-        let (b_tx, b_rx) = bounded::<Result<Begin, String>>(1);
+    let (p_tx, p_rx) = bounded::<Msg<(Box<ParsedRecord>, Option<CodiceEsito>)>>(8);
+    let (q_tx, q_rx) = bounded::<Msg<Prepared>>(8);
+    let (b_tx, b_rx) = bounded::<Result<Begin, String>>(1);
+    let wr = std::thread::scope(|s| {
+        let preparer = Preparer::new(ctx, ente.clone(), store.is_some() && !header_rejected);
+        let q = s.spawn(move || prepare_stage(preparer, p_rx, q_tx));
+        let profile = opts.profile;
+        let ident_w = ident.clone();
+        let store_w = store.filter(|_| !header_rejected);
+        let w = s.spawn(move || writer_stage(store_w, opts, tipo, &ident_w, profile, q_rx, b_tx));
+
+        // Parse stage on this thread, once the writer knows whether the
+        // flow is new.
+        let begin = b_rx
+            .recv()
+            .map_err(|_| IngestError::Internal("avvio del registro interrotto".into()))?;
+        let begin = begin.map_err(IngestError::Internal);
+        let verify = matches!(&begin, Ok(Begin::Existing));
         parse_stage(
             &mut reader,
             opts,
             tipo,
             tally,
             progress,
-            false,
+            verify,
             &p_tx,
             &mut parse,
         );
         drop(p_tx);
-        let preparer = Preparer::new(ctx, ente.clone(), store.is_some() && !header_rejected);
-        prepare_stage(preparer, p_rx, q_tx);
-        let store_w = store.filter(|_| !header_rejected);
-        let wr = writer_stage(store_w, opts, tipo, &ident, opts.profile, q_rx, b_tx);
-        match b_rx.try_recv() {
-            Ok(Err(e)) => Err(IngestError::Internal(e)),
-            _ => wr,
-        }
-    } else {
-        let (p_tx, p_rx) = bounded::<Msg<(Box<ParsedRecord>, Option<CodiceEsito>)>>(8);
-        let (q_tx, q_rx) = bounded::<Msg<Prepared>>(8);
-        let (b_tx, b_rx) = bounded::<Result<Begin, String>>(1);
-        std::thread::scope(|s| {
-            let preparer = Preparer::new(ctx, ente.clone(), store.is_some() && !header_rejected);
-            let q = s.spawn(move || prepare_stage(preparer, p_rx, q_tx));
-            let profile = opts.profile;
-            let ident_w = ident.clone();
-            let store_w = store.filter(|_| !header_rejected);
-            let w =
-                s.spawn(move || writer_stage(store_w, opts, tipo, &ident_w, profile, q_rx, b_tx));
+        q.join()
+            .map_err(|_| IngestError::Internal("fase di preparazione interrotta".into()))?;
+        let wr = w
+            .join()
+            .map_err(|_| IngestError::Internal("fase di registrazione interrotta".into()))??;
+        begin?;
+        Ok::<_, IngestError>(wr)
+    })?;
+    Ok(report(opts, tally, &ident, tipo, parse.fatal, wr))
+}
 
-            // Parse stage on this thread, once the writer knows whether the
-            // flow is new.
-            let begin = b_rx
-                .recv()
-                .map_err(|_| IngestError::Internal("avvio del registro interrotto".into()))?;
-            let begin = begin.map_err(IngestError::Internal);
-            let verify = matches!(&begin, Ok(Begin::Existing));
-            parse_stage(
-                &mut reader,
-                opts,
-                tipo,
-                tally,
-                progress,
-                verify,
-                &p_tx,
-                &mut parse,
-            );
-            drop(p_tx);
-            q.join()
-                .map_err(|_| IngestError::Internal("fase di preparazione interrotta".into()))?;
-            let wr = w
-                .join()
-                .map_err(|_| IngestError::Internal("fase di registrazione interrotta".into()))??;
-            begin?;
-            Ok(wr)
-        })
-    };
-    let wr = result?;
-    let unreadable = parse.fatal;
+/// The flow's report from what the writer concluded.
+fn report(
+    opts: &IngestOptions,
+    tally: &ReadTally,
+    ident: &IdentificazioneFlusso,
+    tipo: FlowType,
+    unreadable: bool,
+    wr: WriterResult,
+) -> Ingested {
     // The flow-level list built by the parse stage travels in EndInfo through
     // the writer, which may add its own (flow name reused).
     let mut fv = wr.extra_violations;
@@ -448,10 +574,10 @@ fn ingest_stream<R: std::io::BufRead>(
         size_bytes: tally.bytes(),
         stored: wr.stored,
     };
-    Ok(Ingested {
+    Ingested {
         report,
         log: wr.log,
-    })
+    }
 }
 
 /// What the parse stage learnt about the flow as a whole.

@@ -6,7 +6,9 @@
 use std::io::Read;
 
 use casellario_domain::{Channel, FlowType, Profile};
-use casellario_ingest::{FlowReport, IngestOptions, InputFormat, Progress, RecordOutcome};
+use casellario_ingest::{
+    FlowReport, IngestOptions, Ingested, InputFormat, PreparedFlow, Progress, RecordOutcome,
+};
 use casellario_store::portal::{AccountId, NewSubmission};
 use casellario_store::{EnteId, Store};
 
@@ -41,6 +43,19 @@ pub struct Submitted {
     pub location: String,
 }
 
+/// The pipeline's options for a submission.
+pub fn ingest_options(opts: &SubmitOptions) -> IngestOptions {
+    let mut io = IngestOptions::new(crate::fmt::today());
+    io.expected = opts.expected;
+    io.profile = opts.profile;
+    io.channel = opts.channel;
+    io.format = opts.format;
+    io.source_name = opts.source_name.clone();
+    io.caller_ente = Some(opts.ente_codice.clone());
+    io.size_hint = opts.size_hint;
+    io
+}
+
 /// Runs the pipeline on `input`, storing into `store`. Blocking: call it
 /// inside [`crate::Db::write`].
 pub fn submit_blocking<R: Read + Send>(
@@ -49,7 +64,30 @@ pub fn submit_blocking<R: Read + Send>(
     opts: &SubmitOptions,
     progress: Option<&Progress>,
 ) -> Result<Submitted, AppError> {
-    // A deactivated ente transmits nothing (its history stays readable).
+    check_active(store, opts)?;
+    let ingested = casellario_ingest::ingest(input, &ingest_options(opts), Some(store), progress)
+        .map_err(|e| AppError::internal(format!("pipeline: {e}")))?;
+    record(store, ingested, opts)
+}
+
+/// Like [`submit_blocking`] for a small flow already read and prepared
+/// off the writer ([`casellario_ingest::prepare_bytes`] with
+/// [`ingest_options`] and `for_store`): only resolving and storing are
+/// left for the writer.
+pub fn submit_prepared(
+    store: &mut Store,
+    prepared: PreparedFlow,
+    opts: &SubmitOptions,
+) -> Result<Submitted, AppError> {
+    check_active(store, opts)?;
+    let ingested = prepared
+        .ingest(Some(store))
+        .map_err(|e| AppError::internal(format!("pipeline: {e}")))?;
+    record(store, ingested, opts)
+}
+
+/// A deactivated ente transmits nothing (its history stays readable).
+fn check_active(store: &Store, opts: &SubmitOptions) -> Result<(), AppError> {
     let ente = store
         .ente_profile(opts.ente_id)?
         .ok_or_else(AppError::not_found)?;
@@ -63,16 +101,15 @@ pub fn submit_blocking<R: Read + Send>(
             ),
         ));
     }
-    let mut io = IngestOptions::new(crate::fmt::today());
-    io.expected = opts.expected;
-    io.profile = opts.profile;
-    io.channel = opts.channel;
-    io.format = opts.format;
-    io.source_name = opts.source_name.clone();
-    io.caller_ente = Some(opts.ente_codice.clone());
-    io.size_hint = opts.size_hint;
-    let mut ingested = casellario_ingest::ingest(input, &io, Some(store), progress)
-        .map_err(|e| AppError::internal(format!("pipeline: {e}")))?;
+    Ok(())
+}
+
+/// The `submission` row of a processed flow.
+fn record(
+    store: &mut Store,
+    mut ingested: Ingested,
+    opts: &SubmitOptions,
+) -> Result<Submitted, AppError> {
     let mut outcomes = Vec::new();
     if opts.keep_outcomes {
         ingested

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use casellario_domain::Channel;
-use casellario_ingest::InputFormat;
+use casellario_ingest::{InputFormat, prepare_bytes};
 use casellario_store::Store;
 use casellario_store::api::SubmissionRow;
 use serde::{Deserialize, Serialize};
@@ -18,8 +18,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{Caller, SCOPE_INVIO, SCOPE_RICEVUTE};
 use super::problem::{ApiError, Violazione};
 use crate::AppState;
+use crate::error::AppError;
 use crate::receipt_export::{self, ChunkWriter, Extra, Filter, Source};
-use crate::submit::{SubmitOptions, submit_blocking};
+use crate::submit::{SubmitOptions, ingest_options, submit_prepared};
 
 /// Largest integer a JSON client can hold exactly (2^53 − 1): the bound
 /// of ids and cursors in the document.
@@ -242,6 +243,10 @@ pub async fn submit(
         size_hint: Some(xml.len() as u64),
         keep_outcomes: false,
     };
+    // Read, checked and prepared here, off the writer: the writer only
+    // resolves and stores (most of a one-record flow's cost is parsing).
+    let prepared = prepare_bytes(&xml, &ingest_options(&opts), true)
+        .map_err(|e| ApiError::from_app(AppError::internal(format!("pipeline: {e}"))))?;
     let profilo = state.cfg.profile().wire();
     let ente = caller.ente_id;
     let codice = caller.ente_codice.clone();
@@ -273,7 +278,7 @@ pub async fn submit(
                 }
                 return done(s, StatusCode::OK, orig);
             }
-            let sub = submit_blocking(s, &xml[..], &opts, None)?;
+            let sub = submit_prepared(s, prepared, &opts)?;
             if let Some(k) = &key {
                 s.record_idempotency(ente, k, &request_sha, sub.submission_id)?;
             }

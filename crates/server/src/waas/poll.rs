@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use casellario_domain::{Category, Channel, CodiceEsito, Profile, Severity, Violation};
+use casellario_domain::{Category, Channel, CodiceEsito, FlowType, Profile, Severity, Violation};
 use casellario_ingest::InputFormat;
 use casellario_store::portal::NewSubmission;
 use casellario_store::waas::{Acquisition, NewAcquisition, NewPollRun, PollTrigger};
@@ -33,7 +33,8 @@ use super::{PAGE_LIMIT, WaasError, backoff_ms};
 use crate::AppState;
 use crate::error::AppError;
 use crate::fmt::now_ms;
-use crate::submit::{SubmitOptions, submit_blocking};
+use crate::submit::{SubmitOptions, ingest_options, submit_blocking, submit_prepared};
+use casellario_ingest::{PreparedFlow, prepare_bytes};
 
 /// Something the administrator should know about a run that is not a
 /// fault: an entry acquired as `RICHIESTA_INVALIDA`, a tolerated deviation,
@@ -310,6 +311,7 @@ impl Run<'_> {
                     fetch_page(
                         client.clone(),
                         self.summary.ente_codice.clone(),
+                        (ente_id, cfg.profile()),
                         cursor,
                         remaining,
                     )
@@ -327,8 +329,9 @@ impl Run<'_> {
             }
             let full = page.len >= PAGE_LIMIT;
             let mut entries = Vec::with_capacity(page.decoded.len());
+            let mut prepared = Vec::with_capacity(page.decoded.len());
             let mut max_ts: Option<i64> = None;
-            for d in page.decoded {
+            for (d, p) in page.decoded.into_iter().zip(page.prepared) {
                 match d {
                     Ok(e) => {
                         max_ts = max_ts.max(Some(e.ts_flusso_ms));
@@ -336,6 +339,7 @@ impl Run<'_> {
                             self.anomaly(code, msg.clone());
                         }
                         entries.push(e);
+                        prepared.push(p);
                     }
                     Err(u) => {
                         max_ts = max_ts.max(u.ts_flusso_ms);
@@ -353,6 +357,7 @@ impl Run<'_> {
                 let fetch = fetch_page(
                     client.clone(),
                     self.summary.ente_codice.clone(),
+                    (ente_id, cfg.profile()),
                     tentative,
                     rem,
                 );
@@ -370,6 +375,7 @@ impl Run<'_> {
                 full,
                 max_ts,
                 entries,
+                prepared,
             };
             let t = Instant::now();
             let stored = match state
@@ -512,6 +518,9 @@ struct FetchedPage {
     /// Entries in the page.
     len: usize,
     decoded: Vec<Result<Entry, envelope::Unidentifiable>>,
+    /// Aligned with `decoded`: the flows bound for the pipeline, already
+    /// read and prepared, so the writer only resolves and stores them.
+    prepared: Vec<Option<PreparedFlow>>,
 }
 
 /// `GET /flussi` then the entries' decoding (base64, SHA-256, XML header)
@@ -519,19 +528,65 @@ struct FetchedPage {
 async fn fetch_page(
     client: ComuneClient,
     ente_codice: String,
+    (ente_id, profile): (EnteId, Profile),
     since: i64,
     timeout: Duration,
 ) -> Result<FetchedPage, WaasError> {
     let raw = client.flussi(since, PAGE_LIMIT, timeout).await?;
     let len = raw.len();
-    let decoded = tokio::task::spawn_blocking(move || {
-        raw.into_iter()
+    let (decoded, prepared) = tokio::task::spawn_blocking(move || {
+        let decoded: Vec<_> = raw
+            .into_iter()
             .map(|v| envelope::decode(v, &ente_codice))
-            .collect::<Vec<_>>()
+            .collect();
+        // Parsing, rules and payload encoding are most of a one-record
+        // flow's cost: done here, in parallel with the writer storing the
+        // previous page. A flow already acquired is prepared for nothing,
+        // which costs less than asking the register first.
+        let prepared = decoded
+            .iter()
+            .map(|d| match d {
+                Ok(Entry {
+                    verdict: Verdict::Pipeline { xml, tipo },
+                    ..
+                }) => {
+                    let opts = pipeline_options(ente_id, &ente_codice, profile, *tipo, xml.len());
+                    prepare_bytes(xml, &ingest_options(&opts), true).ok()
+                }
+                _ => None,
+            })
+            .collect();
+        (decoded, prepared)
     })
     .await
     .map_err(|e| WaasError::Internal(format!("decodifica interrotta: {e}")))?;
-    Ok(FetchedPage { len, decoded })
+    Ok(FetchedPage {
+        len,
+        decoded,
+        prepared,
+    })
+}
+
+/// How a WaaS flow goes through the pipeline.
+fn pipeline_options(
+    ente_id: EnteId,
+    ente_codice: &str,
+    profile: Profile,
+    tipo: FlowType,
+    size: usize,
+) -> SubmitOptions {
+    SubmitOptions {
+        channel: Channel::Waas,
+        profile,
+        expected: Some(tipo),
+        ente_id,
+        ente_codice: ente_codice.to_owned(),
+        account_id: None,
+        source_name: Some("WaaS".to_owned()),
+        format: InputFormat::Xml,
+        size_hint: Some(size as u64),
+        keep_outcomes: true,
+    }
 }
 
 /// A delivery task's result: the delivery state it carried, and what the
@@ -609,6 +664,8 @@ struct Page {
     full: bool,
     max_ts: Option<i64>,
     entries: Vec<Entry>,
+    /// Aligned with `entries` (see [`FetchedPage::prepared`]).
+    prepared: Vec<Option<PreparedFlow>>,
 }
 
 struct Stored {
@@ -659,6 +716,7 @@ fn store_page(store: &mut Store, page: Page) -> Result<Stored, AppError> {
         full,
         max_ts,
         entries,
+        prepared,
     } = page;
     for d in &sent {
         d.record(store)?;
@@ -667,7 +725,7 @@ fn store_page(store: &mut Store, page: Page) -> Result<Stored, AppError> {
     let mut invalid_codes = BTreeMap::new();
     let mut duplicates = 0u32;
     let mut seen: HashSet<(String, [u8; 32])> = HashSet::with_capacity(entries.len());
-    for e in entries {
+    for (e, ready) in entries.into_iter().zip(prepared) {
         if !seen.insert((e.id_flusso.clone(), e.sha256))
             || store.waas_acquired(ente_id, &e.id_flusso, &e.sha256)?
         {
@@ -690,19 +748,11 @@ fn store_page(store: &mut Store, page: Page) -> Result<Stored, AppError> {
                 a
             }
             Verdict::Pipeline { xml, tipo } => {
-                let opts = SubmitOptions {
-                    channel: Channel::Waas,
-                    profile,
-                    expected: Some(tipo),
-                    ente_id,
-                    ente_codice: ente_codice.clone(),
-                    account_id: None,
-                    source_name: Some("WaaS".to_owned()),
-                    format: InputFormat::Xml,
-                    size_hint: Some(xml.len() as u64),
-                    keep_outcomes: true,
+                let opts = pipeline_options(ente_id, &ente_codice, profile, tipo, xml.len());
+                let sub = match ready {
+                    Some(p) => submit_prepared(store, p, &opts)?,
+                    None => submit_blocking(store, &xml[..], &opts, None)?,
                 };
-                let sub = submit_blocking(store, &xml[..], &opts, None)?;
                 let r = &sub.report;
                 let descr = describe(r, &sub.outcomes);
                 let id_acq = (r.codice_esito == CodiceEsito::Ok)
