@@ -191,6 +191,8 @@ async fn browser(driver_port: u16, chromium: &Path, profile: &Path) -> Client {
             ]
         }),
     );
+    // Two rustls providers are compiled in (see Cargo.toml): name one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     ClientBuilder::rustls()
         .expect("tls")
         .capabilities(caps)
