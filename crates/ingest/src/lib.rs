@@ -282,6 +282,7 @@ struct ReadyFlow {
     header_rejected: bool,
     for_store: bool,
     fatal: bool,
+    rejected_whole: bool,
     prepared: Receiver<Msg<Prepared>>,
 }
 
@@ -300,6 +301,8 @@ impl PreparedFlow {
         }
         let (b_tx, b_rx) = bounded::<Result<Begin, String>>(1);
         let store_w = store.filter(|_| !r.header_rejected);
+        // Read whole and not rejected: the writer will commit it.
+        let unguarded = !r.rejected_whole && !r.fatal;
         let wr = writer_stage(
             store_w,
             &r.opts,
@@ -308,6 +311,7 @@ impl PreparedFlow {
             r.opts.profile,
             r.prepared,
             b_tx,
+            unguarded,
         );
         let wr = match b_rx.try_recv() {
             Ok(Err(e)) => Err(IngestError::Internal(e)),
@@ -355,6 +359,7 @@ fn prepare_inner(
         header_rejected: o.header_rejected,
         for_store,
         fatal: o.parse.fatal,
+        rejected_whole: o.parse.rejected_whole,
         prepared: q_rx,
     }))))
 }
@@ -498,7 +503,8 @@ fn ingest_stream<R: std::io::BufRead>(
         let profile = opts.profile;
         let ident_w = ident.clone();
         let store_w = store.filter(|_| !header_rejected);
-        let w = s.spawn(move || writer_stage(store_w, opts, tipo, &ident_w, profile, q_rx, b_tx));
+        let w = s
+            .spawn(move || writer_stage(store_w, opts, tipo, &ident_w, profile, q_rx, b_tx, false));
 
         // Parse stage on this thread, once the writer knows whether the
         // flow is new.
@@ -750,6 +756,10 @@ fn prepare_stage(
     }
 }
 
+/// `unguarded`: the flow is known not to be rejected whole, and inside a
+/// [`Store::batch`] it needs no savepoint of its own
+/// ([`Store::begin_flow_unguarded`]).
+#[allow(clippy::too_many_arguments)]
 fn writer_stage(
     store: Option<&mut Store>,
     opts: &IngestOptions,
@@ -758,6 +768,7 @@ fn writer_stage(
     profile: Profile,
     rx: Receiver<Msg<Prepared>>,
     begin_tx: Sender<Result<Begin, String>>,
+    unguarded: bool,
 ) -> Result<WriterResult, IngestError> {
     let log = OutcomeLog::new()?;
     let Some(store) = store else {
@@ -830,7 +841,11 @@ fn writer_stage(
         cf_operatore: ident.ente.cf_operatore.as_deref().unwrap_or(""),
         source_name: opts.source_name.as_deref(),
     };
-    let begun = match store.begin_flow(&meta) {
+    let begun = match if unguarded {
+        store.begin_flow_unguarded(&meta)
+    } else {
+        store.begin_flow(&meta)
+    } {
         Ok(b) => b,
         Err(e) => {
             let _ = begin_tx.send(Err(e.to_string()));

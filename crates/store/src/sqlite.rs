@@ -53,6 +53,9 @@ pub struct Store {
     /// Depth of [`Store::batch`] calls: inside one, flows are savepoints of
     /// the outer transaction instead of transactions of their own.
     batch_depth: u32,
+    /// Set when an unguarded flow (see [`Store::begin_flow_unguarded`]) ended
+    /// without committing: the enclosing batch level must roll back.
+    poisoned: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -113,6 +116,7 @@ impl Store {
             conn,
             path,
             batch_depth: 0,
+            poisoned: std::sync::atomic::AtomicBool::new(false),
         };
         store.migrate()?;
         Ok(store)
@@ -183,6 +187,7 @@ impl Store {
             self.batch_depth += 1;
             let out = f(self);
             self.batch_depth -= 1;
+            let out = self.unpoison(out);
             return match out {
                 Ok(v) => {
                     self.conn
@@ -209,6 +214,7 @@ impl Store {
         // the connection rolls it back, and the depth dies with the store.
         let out = f(self);
         self.batch_depth = 0;
+        let out = self.unpoison(out);
         match out {
             Ok(v) => match self.conn.execute_batch("COMMIT") {
                 Ok(()) => Ok(v),
@@ -231,6 +237,72 @@ impl Store {
     /// Whether a [`Store::batch`] is open on this store.
     pub fn in_batch(&self) -> bool {
         self.batch_depth > 0
+    }
+
+    /// A batch level's result once an unguarded flow inside it may have
+    /// been abandoned: then the level fails (and is rolled back).
+    fn unpoison<T, E: From<StoreError>>(&self, out: Result<T, E>) -> Result<T, E> {
+        if self
+            .poisoned
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(StoreError::Invalid(
+                "un flusso non è stato completato: le scritture del gruppo sono annullate".into(),
+            )
+            .into());
+        }
+        out
+    }
+
+    /// Like [`Store::begin_flow`] inside a [`Store::batch`], without a
+    /// savepoint of its own, for a flow the caller already knows will be
+    /// committed (read and checked beforehand: nothing rejects it whole).
+    /// Saves journaling every page the flow touches. If it is dropped
+    /// without committing after all (an error), the enclosing batch level
+    /// fails and is rolled back whole. Outside a batch it is `begin_flow`.
+    pub fn begin_flow_unguarded(&self, meta: &NewFlow<'_>) -> Result<FlowBegin<'_>, StoreError> {
+        if self.batch_depth == 0 {
+            return self.begin_flow(meta);
+        }
+        let conn: &Connection = &self.conn;
+        let learnt_at = now_ms();
+        let poison = || {
+            self.poisoned
+                .store(true, std::sync::atomic::Ordering::Relaxed)
+        };
+        match begin_inner(conn, meta, learnt_at) {
+            Ok(Begun::Existing(fid)) => match flow_by_id(conn, fid) {
+                Ok(Some(s)) => Ok(FlowBegin::Existing(s)),
+                Ok(None) => {
+                    poison();
+                    Err(StoreError::Corrupt(format!("flow {fid} has no commit row")))
+                }
+                Err(e) => {
+                    poison();
+                    Err(e)
+                }
+            },
+            Ok(Begun::New { flow_id, ente_id }) => {
+                match FlowTx::new(
+                    conn,
+                    flow_id,
+                    ente_id,
+                    meta.tipo,
+                    learnt_at,
+                    TxMode::Unguarded(&self.poisoned),
+                ) {
+                    Ok(tx) => Ok(FlowBegin::New(tx)),
+                    Err(e) => {
+                        poison();
+                        Err(e)
+                    }
+                }
+            }
+            Err(e) => {
+                poison();
+                Err(e)
+            }
+        }
     }
 
     /// `BEGIN IMMEDIATE` (a `SAVEPOINT` inside [`Store::batch`]); registers
@@ -260,7 +332,18 @@ impl Store {
                 }
             }
             Ok(Begun::New { flow_id, ente_id }) => {
-                match FlowTx::new(conn, flow_id, ente_id, meta.tipo, learnt_at, nested) {
+                match FlowTx::new(
+                    conn,
+                    flow_id,
+                    ente_id,
+                    meta.tipo,
+                    learnt_at,
+                    if nested {
+                        TxMode::Savepoint
+                    } else {
+                        TxMode::Transaction
+                    },
+                ) {
                     Ok(tx) => Ok(FlowBegin::New(tx)),
                     Err(e) => {
                         let _ = conn.execute_batch(rollback);
@@ -740,8 +823,18 @@ pub struct FlowTx<'a> {
     max_pos: u64,
     json: String,
     done: bool,
-    /// A savepoint inside [`Store::batch`] rather than a transaction.
-    nested: bool,
+    mode: TxMode<'a>,
+}
+
+/// How a flow's writes are delimited.
+enum TxMode<'a> {
+    /// `BEGIN IMMEDIATE` … `COMMIT`.
+    Transaction,
+    /// `SAVEPOINT flow` … `RELEASE flow`, inside [`Store::batch`].
+    Savepoint,
+    /// Inside [`Store::batch`] with no boundary of its own: abandoning it
+    /// raises this flag, which fails the enclosing batch level.
+    Unguarded(&'a std::sync::atomic::AtomicBool),
 }
 
 impl<'a> FlowTx<'a> {
@@ -751,7 +844,7 @@ impl<'a> FlowTx<'a> {
         ente_id: EnteId,
         tipo: FlowType,
         learnt_at: i64,
-        nested: bool,
+        mode: TxMode<'a>,
     ) -> Result<Self, StoreError> {
         let mut st_insert_version = conn.prepare_cached(
             "INSERT INTO record_version (flow_id, pos, key, content_hash, subject, \
@@ -801,7 +894,7 @@ impl<'a> FlowTx<'a> {
             max_pos: 0,
             json: String::new(),
             done: false,
-            nested,
+            mode,
         })
     }
 
@@ -1006,11 +1099,11 @@ impl<'a> FlowTx<'a> {
         let summary = flow_by_id(self.conn, self.flow_id)?.ok_or_else(|| {
             StoreError::Corrupt(format!("flow {} vanished before commit", self.flow_id))
         })?;
-        self.conn.execute_batch(if self.nested {
-            "RELEASE flow"
-        } else {
-            "COMMIT"
-        })?;
+        match self.mode {
+            TxMode::Transaction => self.conn.execute_batch("COMMIT")?,
+            TxMode::Savepoint => self.conn.execute_batch("RELEASE flow")?,
+            TxMode::Unguarded(_) => {}
+        }
         self.done = true;
         Ok(summary)
     }
@@ -1020,12 +1113,20 @@ impl Drop for FlowTx<'_> {
     fn drop(&mut self) {
         // Not committed: undo everything. If SQLite already rolled back
         // (e.g. after an I/O error) there is nothing to do.
-        if !self.done && !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch(if self.nested {
-                "ROLLBACK TO flow; RELEASE flow"
-            } else {
-                "ROLLBACK"
-            });
+        if self.done {
+            return;
+        }
+        match self.mode {
+            TxMode::Unguarded(poisoned) => {
+                poisoned.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            _ if self.conn.is_autocommit() => {}
+            TxMode::Savepoint => {
+                let _ = self.conn.execute_batch("ROLLBACK TO flow; RELEASE flow");
+            }
+            TxMode::Transaction => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
         }
     }
 }

@@ -827,3 +827,61 @@ fn batch_groups_flows_in_one_transaction() {
     assert!(reader.find_flow("E1", "flow-7").unwrap().is_some());
     assert_eq!(reader.counts().unwrap().versions, 5);
 }
+
+/// An unguarded flow (no savepoint of its own inside a batch) commits with
+/// the batch; abandoned, it fails its batch level, which is rolled back
+/// whole while the outer batch carries on.
+#[test]
+fn unguarded_flow_commits_with_the_batch_or_fails_it() {
+    let mut store = Store::open_in_memory().unwrap();
+    store
+        .batch(|s| -> Result<(), StoreError> {
+            let mut tx = match s
+                .begin_flow_unguarded(&meta("E1", "flow-1", FlowType::PsPsaSina))
+                .unwrap()
+            {
+                FlowBegin::New(tx) => tx,
+                FlowBegin::Existing(_) => panic!("new flow expected"),
+            };
+            tx.insert_version(&version(1, 1, 1)).unwrap();
+            tx.commit(&finish(1, 0, 0, 0)).unwrap();
+            // Inner level: an abandoned unguarded flow fails it.
+            let inner = s.batch(|s| -> Result<(), StoreError> {
+                simple_flow(s, "E1", "flow-2", FlowType::PsPsaSina, &[2]);
+                let mut tx = match s
+                    .begin_flow_unguarded(&meta("E1", "flow-3", FlowType::PsPsaSina))
+                    .unwrap()
+                {
+                    FlowBegin::New(tx) => tx,
+                    FlowBegin::Existing(_) => panic!("new flow expected"),
+                };
+                tx.insert_version(&version(1, 3, 3)).unwrap();
+                Ok(())
+            });
+            assert!(inner.is_err(), "the abandoned flow fails its level");
+            // The name of an unguarded flow committed in the batch is taken.
+            assert!(matches!(
+                s.begin_flow_unguarded(&meta("E1", "flow-1", FlowType::PsPsaSina))
+                    .unwrap(),
+                FlowBegin::Existing(_)
+            ));
+            Ok(())
+        })
+        .unwrap();
+    assert!(store.find_flow("E1", "flow-1").unwrap().is_some());
+    assert_eq!(store.find_flow("E1", "flow-2").unwrap(), None);
+    assert_eq!(store.find_flow("E1", "flow-3").unwrap(), None);
+    assert_eq!(store.counts().unwrap().versions, 1);
+    // Outside a batch it is an ordinary flow transaction.
+    let id = match store
+        .begin_flow_unguarded(&meta("E1", "flow-4", FlowType::PsPsaSina))
+        .unwrap()
+    {
+        FlowBegin::New(mut tx) => {
+            tx.insert_version(&version(1, 4, 4)).unwrap();
+            tx.commit(&finish(1, 0, 0, 0)).unwrap().id
+        }
+        FlowBegin::Existing(_) => panic!("new flow expected"),
+    };
+    assert!(store.flow(id).unwrap().is_some());
+}
