@@ -234,6 +234,18 @@ rule!(
     "Gli elementi sono oggetti, gli elementi ripetibili elenchi, gli attributi stringhe (numeri ammessi per gli attributi numerici)."
 );
 
+rule!(
+    JSON_SCHEMA,
+    "JSON_SCHEMA",
+    Schema,
+    Json,
+    E,
+    E,
+    "tutti",
+    "Un flusso JSON inviato all'API deve rispettare lo schema JSON pubblicato nel documento OpenAPI: membri obbligatori presenti, valori nel formato, nella lunghezza e tra i codici dell'XSD, numero di elementi ammesso.",
+    "Lo schema traduce i vincoli dell'XSD: il flusso che lo viola è rifiutato subito con il percorso del campo, senza ricevuta."
+);
+
 // --- Schema ------------------------------------------------------------
 rule!(
     XSD_RADICE,
@@ -383,6 +395,7 @@ pub static BASE_RULES: &[&RuleDef] = &[
     &JSON_CARATTERE,
     &JSON_MEMBRO_NON_PREVISTO,
     &JSON_TIPO,
+    &JSON_SCHEMA,
     &XSD_RADICE,
     &XSD_ELEMENTO_INATTESO,
     &XSD_ELEMENTO_MANCANTE,

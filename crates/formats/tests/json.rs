@@ -5,7 +5,8 @@
 
 use casellario_domain::{FlowType, Violation};
 use casellario_formats::json::{
-    JsonFlowError, MAX_JSON_BYTES, flow_json_schema, flow_json_to_xml, flow_xml_to_json,
+    JsonFlowError, MAX_JSON_BYTES, conforming_flow_json_to_xml, flow_json_schema,
+    flow_json_to_xml, flow_xml_to_json,
 };
 use casellario_formats::{FlowItem, ReadOptions, XmlFlowReader};
 use casellario_gen::GenOptions;
@@ -866,6 +867,21 @@ proptest! {
             }
         }
         let valid = validator.is_valid(&v);
+        // The API's conforming translation agrees with the schema exactly:
+        // what it accepts the schema accepts, and the reverse.
+        let conforming = conforming_flow_json_to_xml(serde_json::to_string(&v).unwrap().as_bytes());
+        match &conforming {
+            Ok(xml) => {
+                prop_assert!(valid, "accepted but schema-invalid:\n{:#}", v);
+                prop_assert_eq!(Some(xml.clone()), to_xml(&v).ok());
+            }
+            Err(e) => {
+                prop_assert!(!valid, "schema-valid but refused {:?}:\n{:#}", e.violations, v);
+                for x in &e.violations {
+                    prop_assert!(x.rule.starts_with("JSON_") && !x.message.is_empty(), "{:?}", x);
+                }
+            }
+        }
         match to_xml(&v) {
             Ok(xml) => {
                 if valid {
@@ -1024,4 +1040,84 @@ proptest! {
             prop_assert_eq!(read(s.as_bytes()), read(&back), "{}\n---\n{}", s, String::from_utf8_lossy(&back));
         }
     }
+}
+
+// ------------------------------------------------- conformance to the schema
+
+fn conforming_err(v: &Value) -> Vec<Violation> {
+    match conforming_flow_json_to_xml(serde_json::to_string(v).unwrap().as_bytes()) {
+        Ok(_) => panic!("accepted: {v:#}"),
+        Err(e) => e.violations,
+    }
+}
+
+#[test]
+fn conforming_translation_accepts_the_fixtures_as_the_plain_one() {
+    for xml in ["inps", "xml/valid"] {
+        for entry in std::fs::read_dir(root().join("tests/fixtures").join(xml)).unwrap() {
+            let p = entry.unwrap().path();
+            let v = flow_xml_to_json(&std::fs::read(&p).unwrap()).unwrap();
+            let body = serde_json::to_vec(&v).unwrap();
+            let plain = flow_json_to_xml(&body).unwrap();
+            let conforming = conforming_flow_json_to_xml(&body)
+                .unwrap_or_else(|e| panic!("{}: {:?}", p.display(), e.violations));
+            assert_eq!(plain, conforming, "{}", p.display());
+        }
+    }
+}
+
+#[test]
+fn conforming_translation_refuses_what_the_schema_excludes() {
+    // A required element missing (what Schemathesis sent): the pointer names it.
+    let mut v = example_ps();
+    v["Beneficiario"]["PrestazioniSociali"][0]["SINA"]["NecessitaInterventiSociali"]
+        .as_object_mut()
+        .unwrap()
+        .remove("CodicePrestazione");
+    assert!(flow_json_to_xml(serde_json::to_string(&v).unwrap().as_bytes()).is_ok());
+    let e = conforming_err(&v);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].rule, "JSON_SCHEMA");
+    assert_eq!(
+        e[0].field,
+        "/Beneficiario/PrestazioniSociali/0/SINA/NecessitaInterventiSociali/CodicePrestazione"
+    );
+    assert!(e[0].message.contains("Manca CodicePrestazione"), "{}", e[0].message);
+
+    // A value outside its format: the message says what is expected.
+    let mut v = example_ps();
+    v["Beneficiario"]["CodiceFiscale"] = json!("BNC-GVN");
+    let e = conforming_err(&v);
+    assert_eq!(e.len(), 1, "one violation for length and pattern: {e:?}");
+    assert_eq!(e[0].field, "/Beneficiario/CodiceFiscale");
+    assert!(e[0].message.contains("\"BNC-GVN\"") && e[0].message.contains("codice fiscale"), "{}", e[0].message);
+
+    // A code not in its table.
+    let mut v = example_ps();
+    v["Beneficiario"]["Anagrafica"]["Genere"] = json!("7");
+    let e = conforming_err(&v);
+    assert_eq!(e[0].field, "/Beneficiario/Anagrafica/Genere");
+    assert!(e[0].message.contains("non è un codice ammesso"), "{}", e[0].message);
+
+    // A number far past a double where an integer is bounded (1..12): the
+    // bound of the number alternative is reported, not a type mismatch.
+    let body = serde_json::to_string(&example_ps()).unwrap().replace(
+        "\"PresaCarico\":\"1\"",
+        "\"PresaCarico\":\"1\",\"PeriodoErogazione\":1e350",
+    );
+    assert!(flow_json_to_xml(body.as_bytes()).is_ok());
+    let e = conforming_flow_json_to_xml(body.as_bytes()).unwrap_err().violations;
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].field, "/Beneficiario/PrestazioniSociali/0/PeriodoErogazione");
+    assert!(e[0].message.contains("PeriodoErogazione"), "{}", e[0].message);
+
+    // Too many items: the list is named with its bound.
+    let mut v = example_ps();
+    let one = v["Beneficiario"]["Indirizzo"][0].clone();
+    v["Beneficiario"]["Indirizzo"] = json!([one.clone(), one.clone(), one.clone(), one.clone(), one.clone(), one]);
+    let e = conforming_err(&v);
+    assert!(
+        e.iter().any(|x| x.field == "/Beneficiario/Indirizzo" && x.message.contains("al massimo")),
+        "{e:?}"
+    );
 }

@@ -1094,6 +1094,24 @@ async fn json_submissions_are_the_same_flow_as_xml() {
         .submit(&t, b"{\"a\":".to_vec(), "application/json", None)
         .await;
     assert_problem(st, &h, &v, 422, "FLUSSO_JSON_NON_VALIDO");
+    // JSON that maps but breaks the published schema (a required member
+    // missing): refused as the OpenAPI document says, nothing stored.
+    let mut bad = json.clone();
+    bad["Beneficiario"]
+        .as_object_mut()
+        .unwrap()
+        .remove("CodiceFiscale");
+    let (st, h, v) = app
+        .submit(
+            &t,
+            serde_json::to_vec(&bad).unwrap(),
+            "application/json",
+            None,
+        )
+        .await;
+    assert_problem(st, &h, &v, 422, "FLUSSO_JSON_NON_VALIDO");
+    assert_eq!(v["violazioni"][0]["codice"], "JSON_SCHEMA", "{v}");
+    assert_eq!(v["violazioni"][0]["campo"], "/Beneficiario/CodiceFiscale", "{v}");
     let (_, _, page) = app.get(&t, "/api/v1/ricevute").await;
     assert_eq!(page["elementi"].as_array().unwrap().len(), 2);
 }

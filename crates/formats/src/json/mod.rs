@@ -10,7 +10,11 @@
 //! wrong in JSON gets exactly the outcome it would get in XML. What cannot be
 //! translated (malformed JSON, an unknown member, a wrong JSON type, a
 //! duplicate key, a safety limit) is refused here with a stable code.
+//! [`conforming_flow_json_to_xml`], what the API uses, also refuses what the
+//! published JSON Schema excludes (`JSON_SCHEMA`): a client is held to the
+//! contract the OpenAPI document states.
 
+mod conform;
 mod from_xml;
 mod parse;
 mod schema;
@@ -45,6 +49,26 @@ fn summary(v: &[Violation]) -> String {
 /// JSON value (whatever its member order, white space or escapes) gives the
 /// same bytes, so the register's content hash recognises a resent flow.
 pub fn flow_json_to_xml(input: &[u8]) -> Result<Vec<u8>, JsonFlowError> {
+    translate(input).map(|(_, xml)| xml)
+}
+
+/// [`flow_json_to_xml`] for a flow that must also conform to
+/// [`flow_json_schema`], as the API publishes it: what the schema excludes
+/// (a missing required member, a value outside its format, length or codes,
+/// too many or too few items) is refused with `JSON_SCHEMA` violations
+/// instead of being left to the reader.
+pub fn conforming_flow_json_to_xml(input: &[u8]) -> Result<Vec<u8>, JsonFlowError> {
+    let (doc, xml) = translate(input)?;
+    let violations = conform::check(&doc);
+    if violations.is_empty() {
+        Ok(xml)
+    } else {
+        Err(JsonFlowError { violations })
+    }
+}
+
+/// The parse tree of a JSON flow and the XML it translates to.
+fn translate(input: &[u8]) -> Result<(parse::Json, Vec<u8>), JsonFlowError> {
     if input.len() > MAX_JSON_BYTES {
         return Err(one(
             &catalogue::JSON_LIMITE,
@@ -73,7 +97,8 @@ pub fn flow_json_to_xml(input: &[u8]) -> Result<Vec<u8>, JsonFlowError> {
     let doc = parse::Parser::new(text)
         .parse_document()
         .map_err(|e| parse_violation(text.as_bytes(), e))?;
-    to_xml::to_xml(&doc).map_err(|violations| JsonFlowError { violations })
+    let xml = to_xml::to_xml(&doc).map_err(|violations| JsonFlowError { violations })?;
+    Ok((doc, xml))
 }
 
 /// Writes an XML flow as its JSON mirror (attribute values as strings). The

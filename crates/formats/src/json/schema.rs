@@ -39,7 +39,7 @@ pub fn flow_json_schema() -> Value {
     })
 }
 
-fn flow(tipo: FlowType) -> Value {
+pub(crate) fn flow(tipo: FlowType) -> Value {
     let (title, description) = match tipo {
         FlowType::PsPsaSina => (
             "FlussoPsPsaSina",

@@ -6,9 +6,10 @@ use casellario_domain::Violation;
 use casellario_formats::json;
 
 /// The XML of a JSON flow (deterministic bytes, so a resent JSON flow has
-/// the same content hash), or the violations that prevent the mapping.
+/// the same content hash), or the violations that prevent the mapping or
+/// break the schema the OpenAPI document publishes for it.
 pub fn to_xml(body: &[u8]) -> Result<Vec<u8>, Vec<Violation>> {
-    json::flow_json_to_xml(body).map_err(|e| e.violations)
+    json::conforming_flow_json_to_xml(body).map_err(|e| e.violations)
 }
 
 /// JSON Schema of the JSON flow (OpenAPI 3 compatible).
