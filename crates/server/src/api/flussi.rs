@@ -319,11 +319,7 @@ pub async fn receipt(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(SCOPE_RICEVUTE)?;
-    let id = id
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(ApiError::not_found)?;
+    let id = super::path_id(&id)?;
     let ente = caller.ente_id;
     let codice = caller.ente_codice.to_string();
     let client = caller.client_id.clone();

@@ -36,6 +36,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use casellario_store::api::ApiClient;
 use serde::{Deserialize, Serialize};
+use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -82,8 +83,27 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .layer(axum::middleware::map_response(
             move |r: Response| async move { problem::normalise(r, max_body) },
         ))
-        .layer(DefaultBodyLimit::max(max_body));
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(problem_on_panic());
     Router::new().nest(BASE, api)
+}
+
+/// A panic in an API handler answers `ERRORE_INTERNO` as problem+json like
+/// every other API error (the site-wide layer outside answers a page).
+fn problem_on_panic() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    fn answer(_: Box<dyn std::any::Any + Send>) -> Response {
+        ApiError::internal("panic in an API handler").into_response()
+    }
+    CatchPanicLayer::custom(answer as fn(Box<dyn std::any::Any + Send>) -> Response)
+}
+
+/// The positive integer id of a path segment; anything else is not found
+/// (the same answer as an id of another ente).
+pub(crate) fn path_id(s: &str) -> Result<i64, ApiError> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(ApiError::not_found)
 }
 
 /// Answer of the token endpoint (RFC 6749 §5.1).
@@ -378,5 +398,45 @@ pub async fn status(State(state): State<AppState>) -> Response {
             )
         }
         .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_problem_json() {
+        let app: Router = Router::new()
+            .route(
+                "/x",
+                get(|| async {
+                    if true {
+                        panic!("boom");
+                    }
+                    StatusCode::OK
+                }),
+            )
+            .layer(problem_on_panic());
+        let r = app
+            .oneshot(Request::builder().uri("/x").body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["codice"], "ERRORE_INTERNO");
+        assert!(!v.to_string().contains("boom"), "no panic text leaks: {v}");
+    }
+
+    #[test]
+    fn path_ids_are_positive_integers() {
+        assert_eq!(path_id("42").unwrap(), 42);
+        for bad in ["0", "-1", "x", "", "1.5", "99999999999999999999"] {
+            assert_eq!(path_id(bad).unwrap_err().code, "NON_TROVATO", "{bad}");
+        }
     }
 }

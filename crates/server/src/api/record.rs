@@ -300,11 +300,7 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(SCOPE_RECORD)?;
-    let id = id
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(ApiError::not_found)?;
+    let id = super::path_id(&id)?;
     let ente = caller.ente_id;
     let client = caller.client_id.clone();
     let (d, rec) = state
