@@ -5,8 +5,8 @@
 
 use casellario_domain::{FlowType, Violation};
 use casellario_formats::json::{
-    JsonFlowError, MAX_JSON_BYTES, conforming_flow_json_to_xml, flow_json_schema,
-    flow_json_to_xml, flow_xml_to_json,
+    JsonFlowError, MAX_JSON_BYTES, conforming_flow_json_to_xml, flow_json_schema, flow_json_to_xml,
+    flow_xml_to_json,
 };
 use casellario_formats::{FlowItem, ReadOptions, XmlFlowReader};
 use casellario_gen::GenOptions;
@@ -1082,7 +1082,11 @@ fn conforming_translation_refuses_what_the_schema_excludes() {
         e[0].field,
         "/Beneficiario/PrestazioniSociali/0/SINA/NecessitaInterventiSociali/CodicePrestazione"
     );
-    assert!(e[0].message.contains("Manca CodicePrestazione"), "{}", e[0].message);
+    assert!(
+        e[0].message.contains("Manca CodicePrestazione"),
+        "{}",
+        e[0].message
+    );
 
     // A value outside its format: the message says what is expected.
     let mut v = example_ps();
@@ -1090,14 +1094,22 @@ fn conforming_translation_refuses_what_the_schema_excludes() {
     let e = conforming_err(&v);
     assert_eq!(e.len(), 1, "one violation for length and pattern: {e:?}");
     assert_eq!(e[0].field, "/Beneficiario/CodiceFiscale");
-    assert!(e[0].message.contains("\"BNC-GVN\"") && e[0].message.contains("codice fiscale"), "{}", e[0].message);
+    assert!(
+        e[0].message.contains("\"BNC-GVN\"") && e[0].message.contains("codice fiscale"),
+        "{}",
+        e[0].message
+    );
 
     // A code not in its table.
     let mut v = example_ps();
     v["Beneficiario"]["Anagrafica"]["Genere"] = json!("7");
     let e = conforming_err(&v);
     assert_eq!(e[0].field, "/Beneficiario/Anagrafica/Genere");
-    assert!(e[0].message.contains("non è un codice ammesso"), "{}", e[0].message);
+    assert!(
+        e[0].message.contains("non è un codice ammesso"),
+        "{}",
+        e[0].message
+    );
 
     // A number far past a double where an integer is bounded (1..12): the
     // bound of the number alternative is reported, not a type mismatch.
@@ -1106,18 +1118,35 @@ fn conforming_translation_refuses_what_the_schema_excludes() {
         "\"PresaCarico\":\"1\",\"PeriodoErogazione\":1e350",
     );
     assert!(flow_json_to_xml(body.as_bytes()).is_ok());
-    let e = conforming_flow_json_to_xml(body.as_bytes()).unwrap_err().violations;
+    let e = conforming_flow_json_to_xml(body.as_bytes())
+        .unwrap_err()
+        .violations;
     assert_eq!(e.len(), 1, "{e:?}");
-    assert_eq!(e[0].field, "/Beneficiario/PrestazioniSociali/0/PeriodoErogazione");
-    assert!(e[0].message.contains("PeriodoErogazione"), "{}", e[0].message);
+    assert_eq!(
+        e[0].field,
+        "/Beneficiario/PrestazioniSociali/0/PeriodoErogazione"
+    );
+    assert!(
+        e[0].message.contains("PeriodoErogazione"),
+        "{}",
+        e[0].message
+    );
 
     // Too many items: the list is named with its bound.
     let mut v = example_ps();
     let one = v["Beneficiario"]["Indirizzo"][0].clone();
-    v["Beneficiario"]["Indirizzo"] = json!([one.clone(), one.clone(), one.clone(), one.clone(), one.clone(), one]);
+    v["Beneficiario"]["Indirizzo"] = json!([
+        one.clone(),
+        one.clone(),
+        one.clone(),
+        one.clone(),
+        one.clone(),
+        one
+    ]);
     let e = conforming_err(&v);
     assert!(
-        e.iter().any(|x| x.field == "/Beneficiario/Indirizzo" && x.message.contains("al massimo")),
+        e.iter()
+            .any(|x| x.field == "/Beneficiario/Indirizzo" && x.message.contains("al massimo")),
         "{e:?}"
     );
 }

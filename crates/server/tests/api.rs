@@ -1111,7 +1111,10 @@ async fn json_submissions_are_the_same_flow_as_xml() {
         .await;
     assert_problem(st, &h, &v, 422, "FLUSSO_JSON_NON_VALIDO");
     assert_eq!(v["violazioni"][0]["codice"], "JSON_SCHEMA", "{v}");
-    assert_eq!(v["violazioni"][0]["campo"], "/Beneficiario/CodiceFiscale", "{v}");
+    assert_eq!(
+        v["violazioni"][0]["campo"], "/Beneficiario/CodiceFiscale",
+        "{v}"
+    );
     let (_, _, page) = app.get(&t, "/api/v1/ricevute").await;
     assert_eq!(page["elementi"].as_array().unwrap().len(), 2);
 }
