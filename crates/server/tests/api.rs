@@ -1046,7 +1046,8 @@ async fn json_submissions_are_the_same_flow_as_xml() {
     let (_, t) = app.ente_with_token("E001").await;
     let xml = gen_flow("E001", 1, 21);
     let json = casellario_formats::json::flow_xml_to_json(&xml).unwrap();
-    let body = serde_json::to_vec(&json).unwrap();
+    let body_of = |v: &Value| serde_json::to_vec(v).unwrap();
+    let body = body_of(&json);
     let (st, _, v) = app.submit(&t, body.clone(), "application/json", None).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_receipt(&v);
@@ -1059,12 +1060,7 @@ async fn json_submissions_are_the_same_flow_as_xml() {
     // A JSON flow with two records: the channel rule, as in XML.
     let two = casellario_formats::json::flow_xml_to_json(&gen_flow("E001", 2, 22)).unwrap();
     let (st, _, v) = app
-        .submit(
-            &t,
-            serde_json::to_vec(&two).unwrap(),
-            "application/json",
-            None,
-        )
+        .submit(&t, body_of(&two), "application/json", None)
         .await;
     assert_eq!(st, StatusCode::CREATED);
     assert!(
@@ -1075,12 +1071,7 @@ async fn json_submissions_are_the_same_flow_as_xml() {
     let mut bad = json.clone();
     bad["Beneficiario"]["Sconosciuto"] = "x".into();
     let (st, h, v) = app
-        .submit(
-            &t,
-            serde_json::to_vec(&bad).unwrap(),
-            "application/json",
-            None,
-        )
+        .submit(&t, body_of(&bad), "application/json", None)
         .await;
     assert_problem(st, &h, &v, 422, "FLUSSO_JSON_NON_VALIDO");
     let viol = v["violazioni"].as_array().unwrap();
@@ -1102,12 +1093,7 @@ async fn json_submissions_are_the_same_flow_as_xml() {
         .unwrap()
         .remove("CodiceFiscale");
     let (st, h, v) = app
-        .submit(
-            &t,
-            serde_json::to_vec(&bad).unwrap(),
-            "application/json",
-            None,
-        )
+        .submit(&t, body_of(&bad), "application/json", None)
         .await;
     assert_problem(st, &h, &v, 422, "FLUSSO_JSON_NON_VALIDO");
     assert_eq!(v["violazioni"][0]["codice"], "JSON_SCHEMA", "{v}");
