@@ -532,6 +532,96 @@ fn portal_in_a_real_browser() {
             run.goto(&c, path).await;
             run.check_page(&c, name).await;
         }
+
+        // Credenziali API: issued in the browser, the secret shown once,
+        // and the pair really obtains a token from the API.
+        run.goto(&c, "/amministrazione/enti/1/credenziali").await;
+        run.check_page(&c, "26-credenziali-api").await;
+        c.find(Locator::Id("etichetta"))
+            .await
+            .expect("label field")
+            .send_keys("Cartella sociale Pesaro")
+            .await
+            .expect("type");
+        submit(&c, "form[action$='/credenziali'] button[type=submit]").await;
+        wait_text(&c, "Copiare ora il segreto").await;
+        run.check_page(&c, "27-credenziale-rilasciata").await;
+        let shown = |id: &'static str| {
+            let c = c.clone();
+            async move {
+                c.find(Locator::Id(id))
+                    .await
+                    .expect(id)
+                    .text()
+                    .await
+                    .expect("text")
+                    .trim()
+                    .to_string()
+            }
+        };
+        let (client_id, secret) = (shown("client-id").await, shown("client-secret").await);
+        let token = reqwest::Client::new()
+            .post(format!("{}/api/v1/token", run.base))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id.as_str()),
+                ("client_secret", secret.as_str()),
+            ])
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(token.status(), reqwest::StatusCode::OK);
+
+        // WaaS: a comune's endpoint registered in the browser and polled
+        // with "Esegui ora"; its flows and outcomes are on the page.
+        let comune = casellario_fakecomune::start(casellario_fakecomune::FakeConfig::new(
+            "G479",
+            "Comune di Pesaro",
+        ))
+        .await
+        .expect("fake comune");
+        let published = comune.publish_generated(12, 3, 2);
+        run.goto(&c, "/amministrazione/waas").await;
+        run.check_page(&c, "28-waas").await;
+        run.goto(&c, "/amministrazione/waas/1").await;
+        c.find(Locator::Id("url"))
+            .await
+            .expect("url field")
+            .send_keys(&comune.base_url())
+            .await
+            .expect("type");
+        let every = c.find(Locator::Id("intervallo")).await.expect("interval");
+        every.clear().await.expect("clear");
+        every.send_keys("3600").await.expect("type");
+        c.find(Locator::Id("cred-nessuna"))
+            .await
+            .expect("no credential")
+            .click()
+            .await
+            .expect("choose");
+        submit(
+            &c,
+            "form[action='/amministrazione/waas/1'] button[type=submit]",
+        )
+        .await;
+        wait_text(&c, "Esegui ora").await;
+        // The scheduler may have started the first poll already: then the
+        // button is disabled and that poll does the work.
+        submit(&c, "form[action$='/esegui'] button[type=submit]").await;
+        assert!(
+            comune
+                .wait_esiti(published.len(), Duration::from_secs(60))
+                .await,
+            "the comune never received its outcomes"
+        );
+        comune.esiti_exactly_once().expect("one outcome per flow");
+        run.goto(&c, "/amministrazione/waas/1").await;
+        let page = text(&c).await;
+        for id in &published {
+            assert!(page.contains(id.as_str()), "{id} not on the page");
+        }
+        run.check_page(&c, "29-waas-ente").await;
+        comune.shutdown().await;
         logout(&c).await;
 
         // The auditor reads who read whose data.
