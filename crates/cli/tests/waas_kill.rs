@@ -15,6 +15,21 @@ fn bin() -> Command {
 
 #[test]
 fn a_poll_killed_mid_way_loses_nothing_and_stores_nothing_twice() {
+    // Kills at several points: fetching a page, storing it, delivering.
+    let mut seen = Vec::new();
+    for after_ms in [0, 30, 70, 110, 160] {
+        let (acquired, repeated) = kill_then_resume(after_ms);
+        seen.push(format!(
+            "+{after_ms} ms: {acquired} acquisiti, {repeated} esiti ripetuti"
+        ));
+    }
+    eprintln!("kill durante il poll, poi ripresa — {}", seen.join("; "));
+}
+
+/// One run: the poll killed `after_ms` after its fourth page was answered,
+/// then run again to the end. Returns the flows acquired at the kill and
+/// the outcomes the comune received twice.
+fn kill_then_resume(after_ms: u64) -> (usize, usize) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let comune = rt
         .block_on(start(FakeConfig::new("H501", "Comune di Roma")))
@@ -56,7 +71,7 @@ fn a_poll_killed_mid_way_loses_nothing_and_stores_nothing_twice() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    std::thread::sleep(Duration::from_millis(40));
+    std::thread::sleep(Duration::from_millis(after_ms));
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
 
@@ -130,8 +145,6 @@ fn a_poll_killed_mid_way_loses_nothing_and_stores_nothing_twice() {
     }
     // At most the deliveries of two pages can be unrecorded at a kill.
     assert!(repeated <= 200, "{repeated} outcomes repeated");
-    eprintln!(
-        "kill dopo {acquired_at_kill} flussi acquisiti; esiti ripetuti dopo il riavvio: {repeated}"
-    );
     rt.block_on(comune.shutdown());
+    (acquired_at_kill, repeated)
 }

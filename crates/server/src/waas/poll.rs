@@ -304,9 +304,42 @@ impl Run<'_> {
             }
             let t = Instant::now();
             let fetched = match prefetch.take() {
-                Some(mut p) if p.since == cursor => (&mut p.task).await.unwrap_or_else(|e| {
-                    Err(WaasError::Internal(format!("richiesta interrotta: {e}")))
-                }),
+                Some(mut p) if p.since == cursor => {
+                    // A slow comune: record a delivery it answered while its
+                    // next page is still on the way, so a crash meanwhile
+                    // does not send those outcomes again. (When the page is
+                    // already here, the delivery goes with its transaction.)
+                    let mut early = None;
+                    if let Some(mut rx) = unrecorded.inflight.take() {
+                        tokio::select! {
+                            biased;
+                            r = &mut p.task => {
+                                early = Some(r);
+                                unrecorded.inflight = Some(rx);
+                            }
+                            r = &mut rx => match r {
+                                Ok((d, sent)) => {
+                                    delivery = d;
+                                    if let Some(sent) = sent
+                                        && let Err(e) = state.db.write_small(move |s| Ok(sent.record(s)?)).await
+                                    {
+                                        tracing::warn!(errore = %e, "consegna WaaS non registrata: gli esiti saranno rinviati");
+                                    }
+                                }
+                                Err(_) => {
+                                    break Err(WaasError::Internal("consegna degli esiti interrotta".into()));
+                                }
+                            },
+                        }
+                    }
+                    let r = match early {
+                        Some(r) => r,
+                        None => (&mut p.task).await,
+                    };
+                    r.unwrap_or_else(|e| {
+                        Err(WaasError::Internal(format!("richiesta interrotta: {e}")))
+                    })
+                }
                 _ => {
                     fetch_page(
                         client.clone(),
@@ -365,6 +398,24 @@ impl Run<'_> {
                     since: tentative,
                     task: tokio::spawn(fetch),
                 });
+            }
+            // A delivery the comune has already answered is recorded with
+            // this page rather than the next: a crash then repeats at most
+            // the outcomes of the last page.
+            if let Some(rx) = unrecorded.inflight.as_mut() {
+                match rx.try_recv() {
+                    Ok((d, sent)) => {
+                        delivery = d;
+                        unrecorded.sent.extend(sent);
+                        unrecorded.inflight = None;
+                    }
+                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                        break Err(WaasError::Internal(
+                            "consegna degli esiti interrotta".into(),
+                        ));
+                    }
+                }
             }
             let page = Page {
                 sent: std::mem::take(&mut unrecorded.sent),
