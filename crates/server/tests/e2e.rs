@@ -58,6 +58,16 @@ async fn fill(c: &Client, fields: &Value) {
     .expect("fill form");
 }
 
+/// Types `text` into the control with id `id`, as a person would.
+async fn type_in(c: &Client, id: &str, text: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"))
+        .send_keys(text)
+        .await
+        .expect("type");
+}
+
 async fn submit(c: &Client, css: &str) {
     let button = c.find(Locator::Css(css)).await.expect("submit button");
     // Long forms: bring the button to the middle of the window first.
@@ -247,18 +257,8 @@ impl Run {
 
 async fn login(run: &Run, c: &Client, user: &str) {
     run.goto(c, "/login").await;
-    c.find(Locator::Id("username"))
-        .await
-        .expect("username field")
-        .send_keys(user)
-        .await
-        .expect("type");
-    c.find(Locator::Id("password"))
-        .await
-        .expect("password field")
-        .send_keys(PASSWORD)
-        .await
-        .expect("type");
+    type_in(c, "username", user).await;
+    type_in(c, "password", PASSWORD).await;
     c.find(Locator::Css("form[action='/login'] button[type=submit]"))
         .await
         .expect("login button")
@@ -339,18 +339,8 @@ fn portal_in_a_real_browser() {
         run.check_page(&c, "01-accesso").await;
 
         // A wrong password: the Italian message, no session.
-        c.find(Locator::Id("username"))
-            .await
-            .expect("f")
-            .send_keys("op.pesaro")
-            .await
-            .expect("t");
-        c.find(Locator::Id("password"))
-            .await
-            .expect("f")
-            .send_keys("sbagliata")
-            .await
-            .expect("t");
+        type_in(&c, "username", "op.pesaro").await;
+        type_in(&c, "password", "sbagliata").await;
         c.find(Locator::Css("form[action='/login'] button"))
             .await
             .expect("b")
@@ -419,12 +409,7 @@ fn portal_in_a_real_browser() {
         assert!(stats.injected() > 0);
         run.goto(&c, "/flussi/nuovo").await;
         run.check_page(&c, "08-trasmissione-invio").await;
-        c.find(Locator::Id("file-flusso"))
-            .await
-            .expect("file input")
-            .send_keys(&flow_file.to_string_lossy())
-            .await
-            .expect("choose file");
+        type_in(&c, "file-flusso", &flow_file.to_string_lossy()).await;
         submit(&c, "form[data-upload] button[type=submit]").await;
         wait_text(&c, "Scarica la ricevuta CSV").await;
         let receipt_url = c.current_url().await.expect("url");
@@ -466,12 +451,7 @@ fn portal_in_a_real_browser() {
 
         // Consultazione: search the person, open the record.
         run.goto(&c, "/consultazione").await;
-        c.find(Locator::Id("f-soggetto"))
-            .await
-            .expect("field")
-            .send_keys(CF)
-            .await
-            .expect("type");
+        type_in(&c, "f-soggetto", CF).await;
         submit(&c, "form[role=search] button[type=submit]").await;
         let link = c
             .wait()
@@ -537,12 +517,7 @@ fn portal_in_a_real_browser() {
         // and the pair really obtains a token from the API.
         run.goto(&c, "/amministrazione/enti/1/credenziali").await;
         run.check_page(&c, "26-credenziali-api").await;
-        c.find(Locator::Id("etichetta"))
-            .await
-            .expect("label field")
-            .send_keys("Cartella sociale Pesaro")
-            .await
-            .expect("type");
+        type_in(&c, "etichetta", "Cartella sociale Pesaro").await;
         submit(&c, "form[action$='/credenziali'] button[type=submit]").await;
         wait_text(&c, "Copiare ora il segreto").await;
         run.check_page(&c, "27-credenziale-rilasciata").await;
@@ -584,12 +559,7 @@ fn portal_in_a_real_browser() {
         run.goto(&c, "/amministrazione/waas").await;
         run.check_page(&c, "28-waas").await;
         run.goto(&c, "/amministrazione/waas/1").await;
-        c.find(Locator::Id("url"))
-            .await
-            .expect("url field")
-            .send_keys(&comune.base_url())
-            .await
-            .expect("type");
+        type_in(&c, "url", &comune.base_url()).await;
         let every = c.find(Locator::Id("intervallo")).await.expect("interval");
         every.clear().await.expect("clear");
         every.send_keys("3600").await.expect("type");
