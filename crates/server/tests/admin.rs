@@ -4,10 +4,12 @@
 //! drives it with reqwest (cookies on, redirects off, so that every
 //! redirect is checked).
 
-use casellario_domain::access::{EnteKind, Role};
+mod support;
+
+use casellario_domain::access::Role;
 use casellario_server::{AppState, Config, auth, demo};
 use casellario_store::EnteId;
-use casellario_store::portal::{AccountId, EnteAttrs, NewAccess, NewAccount};
+use casellario_store::portal::{AccountId, NewAccess, NewAccount};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
@@ -59,18 +61,7 @@ impl App {
         let (c, b) = (codice.to_string(), belfiore.to_string());
         self.state
             .db
-            .run(move |s| {
-                Ok(s.create_ente(
-                    &c,
-                    &EnteAttrs {
-                        denominazione: &format!("Comune {c}"),
-                        belfiore: &b,
-                        tipo: EnteKind::Comune,
-                        attivo: true,
-                    },
-                    None,
-                )?)
-            })
+            .run(move |s| Ok(support::comune(s, &c, &b, &format!("Comune {c}"))?))
             .await
             .expect("ente")
     }

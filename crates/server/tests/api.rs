@@ -4,6 +4,8 @@
 //! OpenAPI document, and the administration of credentials in the portal.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use casellario_domain::FlowType;
 use casellario_domain::access::{EnteKind, Role};
 use casellario_gen::{GenOptions, write_xml};
@@ -73,18 +75,7 @@ impl App {
         let c = codice.to_string();
         self.state
             .db
-            .run(move |s| {
-                Ok(s.create_ente(
-                    &c,
-                    &EnteAttrs {
-                        denominazione: &format!("Comune {c}"),
-                        belfiore: &c,
-                        tipo: EnteKind::Comune,
-                        attivo: true,
-                    },
-                    None,
-                )?)
-            })
+            .run(move |s| Ok(support::comune(s, &c, &c, &format!("Comune {c}"))?))
             .await
             .expect("ente")
     }

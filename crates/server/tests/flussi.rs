@@ -2,16 +2,18 @@
 //! downloads (CSV for Italian spreadsheets, JSON valid against
 //! `docs/ricevuta.schema.json`), limits, CSRF, and isolation between enti.
 
+mod support;
+
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use casellario_domain::FlowType;
-use casellario_domain::access::{EnteKind, Role};
+use casellario_domain::access::Role;
 use casellario_gen::{GenOptions, write_xml};
 use casellario_server::{AppState, Config, auth, router};
-use casellario_store::portal::{EnteAttrs, NewAccount};
+use casellario_store::portal::NewAccount;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -69,16 +71,7 @@ impl App {
                 let ente_id = match ente {
                     Some(codice) => Some(match s.ente_profile_by_codice(&codice)? {
                         Some(e) => e.id,
-                        None => s.create_ente(
-                            &codice,
-                            &EnteAttrs {
-                                denominazione: &format!("Comune {codice}"),
-                                belfiore: &codice,
-                                tipo: EnteKind::Comune,
-                                attivo: true,
-                            },
-                            None,
-                        )?,
+                        None => support::comune(s, &codice, &codice, &format!("Comune {codice}"))?,
                     }),
                     None => None,
                 };

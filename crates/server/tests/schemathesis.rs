@@ -8,14 +8,14 @@
 //! loudly, unless `CASELLARIO_REQUIRE_EXTERNAL=1` (CI), where it fails.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Command;
 
-use casellario_domain::access::EnteKind;
 use casellario_server::api::auth::{SCOPES, new_credentials, secret_hash};
 use casellario_server::{AppState, Config};
 use casellario_store::api::NewApiClient;
-use casellario_store::portal::EnteAttrs;
 use serde_json::Value;
 
 fn required() -> bool {
@@ -71,16 +71,7 @@ async fn schemathesis_finds_no_server_error_nor_schema_violation() {
     state
         .db
         .run(move |s| {
-            let e = s.create_ente(
-                "H501",
-                &EnteAttrs {
-                    denominazione: "Comune di Roma",
-                    belfiore: "H501",
-                    tipo: EnteKind::Comune,
-                    attivo: true,
-                },
-                None,
-            )?;
+            let e = support::comune(s, "H501", "H501", "Comune di Roma")?;
             Ok(s.create_api_client(&NewApiClient {
                 client_id: &cid,
                 ente_id: e,

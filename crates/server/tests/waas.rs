@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,11 +22,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
-use casellario_domain::access::EnteKind;
 use casellario_server::waas::{self, PollSummary, rfc3339_ms};
 use casellario_server::{AppState, Config};
 use casellario_store::EnteId;
-use casellario_store::portal::EnteAttrs;
 use casellario_store::waas::{Credential, EndpointAttrs};
 use serde_json::{Value, json};
 
@@ -322,16 +322,7 @@ async fn add_ente(state: &AppState, codice: &str, base: &str) -> EnteId {
     state
         .db
         .write(move |s| {
-            let id = s.create_ente(
-                &c,
-                &EnteAttrs {
-                    denominazione: &format!("Comune {c}"),
-                    belfiore: &c,
-                    tipo: EnteKind::Comune,
-                    attivo: true,
-                },
-                None,
-            )?;
+            let id = support::comune(s, &c, &c, &format!("Comune {c}"))?;
             s.set_waas_endpoint(
                 id,
                 &EndpointAttrs {
@@ -920,16 +911,7 @@ async fn administrators_register_endpoints_and_run_polls_from_the_portal() {
     let ente = state
         .db
         .write(move |s| {
-            let ente = s.create_ente(
-                "H501",
-                &EnteAttrs {
-                    denominazione: "Comune di Roma",
-                    belfiore: "H501",
-                    tipo: EnteKind::Comune,
-                    attivo: true,
-                },
-                None,
-            )?;
+            let ente = support::comune(s, "H501", "H501", "Comune di Roma")?;
             for (u, role, e) in [
                 ("admin", Role::Amministratore, None),
                 ("operatore", Role::Operatore, Some(ente)),

@@ -7,12 +7,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::time::Duration;
 
-use casellario_domain::access::EnteKind;
 use casellario_fakecomune::{Breakage, FakeConfig, Fault, start};
 use casellario_server::{AppState, Config, waas};
-use casellario_store::portal::EnteAttrs;
 use casellario_store::waas::{Credential, EndpointAttrs};
 
 const TOKEN: &str = "voucher-pdnd-di-prova";
@@ -68,16 +68,7 @@ async fn every_published_flow_once_and_every_outcome_once_through_faults() {
     let ente = state
         .db
         .write(move |s| {
-            let id = s.create_ente(
-                "H501",
-                &EnteAttrs {
-                    denominazione: "Comune di Roma",
-                    belfiore: "H501",
-                    tipo: EnteKind::Comune,
-                    attivo: true,
-                },
-                None,
-            )?;
+            let id = support::comune(s, "H501", "H501", "Comune di Roma")?;
             s.set_waas_endpoint(
                 id,
                 &EndpointAttrs {

@@ -26,14 +26,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use casellario_domain::access::EnteKind;
 use casellario_server::{AppState, Config, waas};
-use casellario_store::portal::EnteAttrs;
 use casellario_store::waas::{Credential, EndpointAttrs};
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -124,16 +124,7 @@ async fn prism_serves_the_contract_and_validates_every_call() {
     let ente = state
         .db
         .write(move |s| {
-            let id = s.create_ente(
-                "H501",
-                &EnteAttrs {
-                    denominazione: "Comune di Roma",
-                    belfiore: "H501",
-                    tipo: EnteKind::Comune,
-                    attivo: true,
-                },
-                None,
-            )?;
+            let id = support::comune(s, "H501", "H501", "Comune di Roma")?;
             s.set_waas_endpoint(
                 id,
                 &EndpointAttrs {
