@@ -110,14 +110,18 @@ impl App {
             .expect("token")
     }
 
+    /// The token endpoint's answer to a client's own credentials.
+    async fn credentials_response(&self, c: &Creds) -> reqwest::Response {
+        self.token_response(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &c.id),
+            ("client_secret", &c.secret),
+        ])
+        .await
+    }
+
     async fn token(&self, c: &Creds) -> String {
-        let r = self
-            .token_response(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &c.id),
-                ("client_secret", &c.secret),
-            ])
-            .await;
+        let r = self.credentials_response(c).await;
         assert_eq!(r.status(), StatusCode::OK);
         let v: Value = r.json().await.expect("json");
         v["access_token"].as_str().expect("token").to_string()
@@ -234,13 +238,7 @@ async fn token_by_form_or_basic_and_oauth_errors() {
     let e = app.ente("E001").await;
     let c = app.client(e, &["flussi:invio", "ricevute:lettura"]).await;
     // Form.
-    let r = app
-        .token_response(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &c.id),
-            ("client_secret", &c.secret),
-        ])
-        .await;
+    let r = app.credentials_response(&c).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let v: Value = r.json().await.unwrap();
@@ -447,13 +445,7 @@ async fn revocation_takes_effect_at_once_and_scopes_are_enforced() {
     app.state.api.revoked(&reader.id);
     let (st, h, v) = app.get(&t, "/api/v1/ricevute").await;
     assert_problem(st, &h, &v, 401, "NON_AUTENTICATO");
-    let r = app
-        .token_response(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &reader.id),
-            ("client_secret", &reader.secret),
-        ])
-        .await;
+    let r = app.credentials_response(&reader).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -1167,13 +1159,7 @@ async fn a_deactivated_ente_transmits_nothing() {
     // Its history stays readable; no new token is issued.
     let (st, _, _) = app.get(&t, "/api/v1/ricevute").await;
     assert_eq!(st, StatusCode::OK);
-    let r = app
-        .token_response(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &c.id),
-            ("client_secret", &c.secret),
-        ])
-        .await;
+    let r = app.credentials_response(&c).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
