@@ -320,11 +320,7 @@ impl Run<'_> {
                             r = &mut rx => match r {
                                 Ok((d, sent)) => {
                                     delivery = d;
-                                    if let Some(sent) = sent
-                                        && let Err(e) = state.db.write_small(move |s| Ok(sent.record(s)?)).await
-                                    {
-                                        tracing::warn!(errore = %e, "consegna WaaS non registrata: gli esiti saranno rinviati");
-                                    }
+                                    record_or_warn(&state.db, sent.into_iter().collect()).await;
                                 }
                                 Err(_) => {
                                     break Err(WaasError::Internal("consegna degli esiti interrotta".into()));
@@ -489,10 +485,8 @@ impl Run<'_> {
                 // so the comune is not sent those outcomes again.
                 tokio::spawn(async move {
                     let sent = esiti::send(&cfg, &c, ente_id, &batch, &mut d).await;
-                    if let Err((_, Some(sent))) = tx.send((d, sent))
-                        && let Err(e) = db.write_small(move |s| Ok(sent.record(s)?)).await
-                    {
-                        tracing::warn!(errore = %e, "consegna WaaS non registrata: gli esiti saranno rinviati");
+                    if let Err((_, Some(sent))) = tx.send((d, sent)) {
+                        record_or_warn(&db, vec![sent]).await;
                     }
                 });
                 unrecorded.inflight = Some(rx);
@@ -687,20 +681,27 @@ impl Drop for Unrecorded {
         }
         let db = self.db.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let r = db
-                    .write_small(move |s| {
-                        for sent in &left {
-                            sent.record(s)?;
-                        }
-                        Ok(())
-                    })
-                    .await;
-                if let Err(e) = r {
-                    tracing::warn!(errore = %e, "consegne WaaS non registrate: gli esiti saranno rinviati");
-                }
-            });
+            rt.spawn(async move { record_or_warn(&db, left).await });
         }
+    }
+}
+
+/// Records deliveries in a commit of their own. Failing, they are only
+/// logged: the outcomes stay pending and are sent again (at least once).
+async fn record_or_warn(db: &crate::Db, sent: Vec<esiti::Sent>) {
+    if sent.is_empty() {
+        return;
+    }
+    let r = db
+        .write_small(move |s| {
+            for x in &sent {
+                x.record(s)?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = r {
+        tracing::warn!(errore = %e, "consegne WaaS non registrate: gli esiti saranno rinviati");
     }
 }
 
